@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package vitqk needs to build, test and run. Idempotent.
+#   scripts/install-deps.sh          build + test + run dependencies
+#   scripts/install-deps.sh --peers  also PyTorch/torchvision (fixture generation, peer benchmarks)
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libopenblas-openmp-dev          # GEMM + LAPACK (SVD), OpenMP threading
+  libstb-dev                      # image decoding
+  libcli11-dev nlohmann-json3-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  dataset-fashion-mnist           # /usr/share/datasets/fashion-mnist
+)
+if [[ "${1:-}" == "--peers" ]]; then
+  packages+=(python3-torch python3-torchvision python3-pil python3-numpy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, then builds and runs every test twice,
+# in Release and under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc)
+for kind in release asan; do
+  echo "== $kind build"
+  scripts/build.sh "$kind"
+  dir=build; [[ $kind == asan ]] && dir=build-asan
+  echo "== $kind tests"
+  # halt_on_error: a sanitizer report fails the run; leaks too.
+  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+done
+echo "== all tests passed"

@@ -1,0 +1,52 @@
+#include "cli/common.h"
+
+#include <algorithm>
+#include <cstring>
+#include <iostream>
+
+#include "core/threads.h"
+#include "model/convert.h"
+
+namespace vitqk::cli {
+
+void ModelFlags::add(CLI::App* app, bool required) {
+  auto* m = app->add_option("-m,--model", path, "Model checkpoint (.safetensors; timm, Hugging Face or torchvision naming)")
+                ->check(CLI::ExistingFile);
+  if (required) m->required();
+  app->add_option("--heads", opts.heads, "Number of attention heads (when the file does not record it)")
+      ->check(CLI::Range(1, 256));
+  app->add_option("--eps", opts.eps, "LayerNorm epsilon (default: the file's, else the ecosystem's)")
+      ->check(CLI::PositiveNumber);
+  const auto forms = CLI::IsMember({"factorized", "merged", "auto"});
+  app->add_option("--attention", attention, "Query-key form to run: factorized, merged or auto (default: as stored)")
+      ->check(forms);
+  app->add_option("--ov", ov, "Value-output form to run: factorized, merged or auto (default: as stored)")
+      ->check(forms);
+}
+
+io::LoadedModel ModelFlags::load() const {
+  io::LoadedModel m = io::load_model(path, opts);
+  for (const auto& n : m.notes) std::cerr << "vitqk: note: " << path << ": " << n << "\n";
+  const auto qk = choose_forms(m.model.cfg, attention, true), o = choose_forms(m.model.cfg, ov, false);
+  if (qk != m.model.cfg.qk || o != m.model.cfg.ov) m.model = convert(m.model, qk, o);
+  return m;
+}
+
+void ThreadFlag::add(CLI::App* app) {
+  app->add_option("-t,--threads", threads, "Threads (default: all cores)")->check(CLI::Range(1, 1024));
+}
+
+void ThreadFlag::apply() const { set_threads(threads); }
+
+void run_batched(const ViT& m, const float* pixels, long count, float* out, int chunk) {
+  const long in = long(m.cfg.in_chans) * m.cfg.image_size * m.cfg.image_size;
+  const int od = m.cfg.out_dim();
+  Activations a;
+  for (long i = 0; i < count; i += chunk) {
+    const int b = int(std::min<long>(chunk, count - i));
+    vit_forward(m, pixels + i * in, b, a);
+    std::memcpy(out + i * od, a.logits, sizeof(float) * b * od);
+  }
+}
+
+}  // namespace vitqk::cli

@@ -1,0 +1,38 @@
+#pragma once
+// Flags and helpers shared by the verbs. Every verb file defines one `add_<verb>(CLI::App&)`
+// that registers its subcommand, flags and callback.
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "io/model_file.h"
+
+namespace vitqk::cli {
+
+// --model, --heads, --eps: how to read a checkpoint of any naming; --attention and --ov:
+// which form to run each pair in (converted on load; default: as stored).
+struct ModelFlags {
+  std::string path;
+  io::LoadOptions opts;
+  std::string attention, ov;
+  void add(CLI::App* app, bool required = true);
+  io::LoadedModel load() const;  // prints the loader's notes to stderr
+};
+
+// --threads (0: all cores / OMP_NUM_THREADS).
+struct ThreadFlag {
+  int threads = 0;
+  void add(CLI::App* app);
+  void apply() const;
+};
+
+// Runs the model over `count` inputs of `image_floats` each, `chunk` at a time, writing
+// out_dim values per input into `out`.
+void run_batched(const ViT& m, const float* pixels, long count, float* out, int chunk = 32);
+
+void add_forward(CLI::App& root);
+void add_classify(CLI::App& root);
+void add_info(CLI::App& root);
+void add_merge(CLI::App& root);
+void add_unmerge(CLI::App& root);
+
+}  // namespace vitqk::cli

@@ -1,0 +1,35 @@
+#include "io/model_file.h"
+
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+
+namespace vitqk::io {
+
+LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
+  const SafeTensorsReader reader(path);
+  std::vector<TensorSpec> specs;
+  for (const auto& e : reader.entries()) specs.push_back({e.name, e.shape});
+  Inferred inf = infer_model(specs, reader.metadata(), opts, path);
+
+  LoadedModel out{ViT(inf.config), inf.naming, std::move(inf.notes)};
+  ViT& m = out.model;
+  for (const auto& p : inf.placements) {
+    const ParamInfo* info = m.layout.find(p.target);
+    const size_t cols = info->numel / size_t(info->shape[0]);
+    reader.read(*reader.find(p.source), m.p(info->offset + size_t(p.row_offset) * cols));
+  }
+  return out;
+}
+
+void save_model(const std::string& path, const ViT& m, const std::map<std::string, std::string>& extra,
+                DType dtype) {
+  std::vector<TensorView> views;
+  for (const auto& p : m.layout.params()) views.push_back({p.name, p.shape, m.p(p.offset)});
+  std::map<std::string, std::string> meta = extra;
+  meta["format"] = "pt";
+  meta["vitqk"] = config_to_json(m.cfg).dump();
+  write_safetensors(path, views, meta, dtype);
+}
+
+}  // namespace vitqk::io

@@ -1,0 +1,26 @@
+#pragma once
+// Model checkpoints: any of the three namings in, vitqk's (timm naming, config in
+// `__metadata__["vitqk"]`) out.
+#include <string>
+#include <vector>
+
+#include "io/naming.h"
+#include "io/safetensors.h"
+#include "model/vit.h"
+
+namespace vitqk::io {
+
+struct LoadedModel {
+  ViT model;
+  Naming naming;
+  std::vector<std::string> notes;
+};
+
+// Validates the whole file (header, names, shapes) before reading any weight.
+LoadedModel load_model(const std::string& path, const LoadOptions& opts = {});
+
+// Written atomically; `extra` metadata is added beside the config.
+void save_model(const std::string& path, const ViT& m, const std::map<std::string, std::string>& extra = {},
+                DType dtype = DType::F32);
+
+}  // namespace vitqk::io

@@ -1,0 +1,56 @@
+#pragma once
+// The pre-norm Vision Transformer (Dosovitskiy et al. 2021; timm's VisionTransformer with a
+// class token):
+//   x = [cls; patch_embed(img)] + pos_embed
+//   per block: x += attn(norm1(x));  x += mlp(norm2(x))       (either attention form)
+//   logits = head(norm(x)[:, 0])
+#include <vector>
+
+#include "model/config.h"
+#include "model/params.h"
+
+namespace vitqk {
+
+struct ViT {
+  ViTConfig cfg;
+  ParamLayout layout;
+  std::vector<float> params;
+
+  explicit ViT(ViTConfig c);  // zero parameters; validates the config
+  float* p(size_t offset) { return params.data() + offset; }
+  const float* p(size_t offset) const { return params.data() + offset; }
+};
+
+// Buffers of one forward pass, allocated once per batch size and reused: no heap traffic in
+// the hot path. With `keep_all` (training) every layer keeps its own activations for the
+// backward pass; otherwise all layers share one set.
+struct Activations {
+  struct Layer {
+    float *ln1, *ln1_mean, *ln1_rstd;  // norm1(x)            [Bn, D], [Bn], [Bn]
+    float *in_proj;                    // x W_in^T + b_in     [Bn, R]
+    float *att;                        // softmax scores      [B, H, n, n]
+    float *heads;                      // head outputs        [Bn, out_cols]
+    float *res_mid;                    // x + attn            [Bn, D]
+    float *ln2, *ln2_mean, *ln2_rstd;  // norm2(res_mid)
+    float *fc1, *gelu;                 // mlp hidden          [Bn, M] (same buffer at inference)
+    float *res_out;                    // res_mid + mlp       [Bn, D]
+  };
+  int batch = 0;
+  bool keep_all = false;
+  float *cols, *patch_out, *x0;         // im2col, patch GEMM output, embedded tokens [Bn, D]
+  std::vector<Layer> layers;            // one per model layer (views may alias when !keep_all)
+  float *cls_norm, *cls_mean, *cls_rstd;  // final norm of the class tokens [B, D]
+  float *logits;                        // [B, out_dim]
+
+  void ensure(const ViTConfig& c, int batch, bool keep_all);
+  const float* layer_input(int l) const { return l == 0 ? x0 : layers[l - 1].res_out; }
+
+ private:
+  std::vector<float> buf_;
+  const ViTConfig* shaped_for_ = nullptr;
+};
+
+// pixels: [B, C, image, image] preprocessed. Result in a.logits.
+void vit_forward(const ViT& m, const float* pixels, int B, Activations& a);
+
+}  // namespace vitqk

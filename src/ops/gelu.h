@@ -1,0 +1,6 @@
+#pragma once
+namespace vitqk {
+// Exact GELU, x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), as PyTorch's default nn.GELU (not
+// the tanh approximation). In place is allowed (y == x).
+void gelu_forward(float* y, const float* x, long n);
+}  // namespace vitqk

@@ -1,0 +1,39 @@
+#include "ops/patch_embed.h"
+
+#include <cstring>
+
+#include "ops/linear.h"
+
+namespace vitqk {
+
+void im2col(const PatchDims& d, const float* pixels, float* cols) {
+  const int g = d.grid(), P = d.patch, S = d.image;
+#pragma omp parallel for schedule(static)
+  for (int bp = 0; bp < d.B * d.patches(); ++bp) {
+    const int b = bp / d.patches(), py = (bp % d.patches()) / g, px = bp % g;
+    float* dst = cols + (long)bp * d.patch_dim();
+    for (int c = 0; c < d.C; ++c)
+      for (int ky = 0; ky < P; ++ky) {
+        const float* src = pixels + (((long)b * d.C + c) * S + py * P + ky) * S + px * P;
+        std::memcpy(dst, src, sizeof(float) * P);
+        dst += P;
+      }
+  }
+}
+
+void patch_embed_forward(const PatchDims& d, const float* pixels, const float* w, const float* bias,
+                         const float* cls, const float* pos, float* cols, float* patch_out, float* x) {
+  im2col(d, pixels, cols);
+  linear_forward(patch_out, cols, w, bias, d.B * d.patches(), d.patch_dim(), d.D);
+  const int n = 1 + d.patches(), D = d.D;
+#pragma omp parallel for schedule(static)
+  for (int bt = 0; bt < d.B * n; ++bt) {
+    const int b = bt / n, t = bt % n;
+    const float* src = t == 0 ? cls : patch_out + ((long)b * d.patches() + t - 1) * D;
+    const float* p = pos + (long)t * D;
+    float* dst = x + (long)bt * D;
+    for (int c = 0; c < D; ++c) dst[c] = src[c] + p[c];
+  }
+}
+
+}  // namespace vitqk

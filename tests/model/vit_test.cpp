@@ -1,0 +1,120 @@
+// The forward pass against PyTorch: checkpoints written by tools/gen_fixtures.py in the
+// three namings, with torchvision's logits computed in float64.
+#include "model/vit.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/model_file.h"
+#include "io/safetensors.h"
+#include "model/convert.h"
+#include "testing.h"
+
+namespace vitqk {
+namespace {
+
+using testing::fixture;
+
+nlohmann::json manifest() {
+  std::ifstream f(fixture("models/manifest.json"));
+  return nlohmann::json::parse(f);
+}
+
+struct Case {
+  ViT model;
+  std::vector<float> pixels, logits;
+  int batch;
+};
+
+Case load_case(const nlohmann::json& e) {
+  io::LoadOptions opts;
+  opts.heads = e["heads"].get<int>();
+  io::LoadedModel lm = io::load_model(fixture("models/" + e["file"].get<std::string>()), opts);
+  const io::SafeTensorsReader io(fixture("models/" + e["io"].get<std::string>()));
+  std::vector<float> px = io.read(*io.find("pixel_values"));
+  std::vector<float> lg = io.read(*io.find("logits"));
+  const int batch = int(io.find("pixel_values")->shape[0]);
+  return {std::move(lm.model), std::move(px), std::move(lg), batch};
+}
+
+double max_diff(const float* a, const std::vector<float>& b) {
+  double m = 0;
+  for (size_t i = 0; i < b.size(); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
+  return m;
+}
+
+// Tolerance: float32 accumulation over a few hundred terms per GEMM and two to three
+// layers gives ~1e-6 here (PyTorch's own float32 run differs from its float64 run by about
+// as much: manifest "f32_vs_f64"); 1e-4 absolute on logits of order one leaves room for
+// summation order, not for a wrong op.
+constexpr double kTol = 1e-4;
+
+TEST(ViTForward, MatchesPyTorchInEveryNaming) {
+  const auto m = manifest();
+  ASSERT_GE(m.size(), 5u);
+  std::set<std::string> namings;
+  for (const auto& e : m) {
+    SCOPED_TRACE(e["name"].get<std::string>());
+    Case c = load_case(e);
+    namings.insert(e["naming"].get<std::string>());
+    EXPECT_EQ(c.model.cfg.dim, e["dim"].get<int>());
+    EXPECT_EQ(c.model.cfg.depth, e["depth"].get<int>());
+    EXPECT_EQ(c.model.cfg.image_size, e["image_size"].get<int>());
+    EXPECT_FLOAT_EQ(c.model.cfg.eps, e["eps"].get<float>());
+    Activations a;
+    vit_forward(c.model, c.pixels.data(), c.batch, a);
+    double mx = 0;
+    for (float v : c.logits) mx = std::max(mx, double(std::fabs(v)));
+    EXPECT_GT(mx, 0.3) << "fixture logits too small to test anything";
+    EXPECT_LT(max_diff(a.logits, c.logits), kTol);
+  }
+  EXPECT_EQ(namings.size(), 3u);
+}
+
+TEST(ViTForward, MergedAndUnmergedFormsMatchPyTorch) {
+  for (const auto& e : manifest()) {
+    SCOPED_TRACE(e["name"].get<std::string>());
+    Case c = load_case(e);
+    const int L = c.model.cfg.depth;
+    for (Form qk : {Form::Factorized, Form::Merged})
+      for (Form ov : {Form::Factorized, Form::Merged}) {
+        const ViT conv = convert(c.model, std::vector<Form>(L, qk), std::vector<Form>(L, ov));
+        const ViT back = convert(conv, std::vector<Form>(L, Form::Factorized), std::vector<Form>(L, Form::Factorized));
+        for (const ViT* v : {&conv, &back}) {
+          Activations a;
+          vit_forward(*v, c.pixels.data(), c.batch, a);
+          EXPECT_LT(max_diff(a.logits, c.logits), kTol) << form_name(qk) << "/" << form_name(ov);
+        }
+      }
+  }
+}
+
+TEST(ViTForward, BatchRowsAreIndependentAndBuffersReused) {
+  const auto e = manifest()[0];
+  Case c = load_case(e);
+  const long in = long(c.model.cfg.in_chans) * c.model.cfg.image_size * c.model.cfg.image_size;
+  const int K = c.model.cfg.out_dim();
+  Activations a;
+  vit_forward(c.model, c.pixels.data(), c.batch, a);
+  const std::vector<float> full(a.logits, a.logits + c.batch * K);
+  for (int b = 0; b < c.batch; ++b) {  // same Activations, smaller batch: reshaped, not stale
+    vit_forward(c.model, c.pixels.data() + b * in, 1, a);
+    for (int k = 0; k < K; ++k) EXPECT_NEAR(a.logits[k], full[b * K + k], 1e-5);
+  }
+}
+
+TEST(ViTForward, SavedModelReloadsBitIdentical) {
+  Case c = load_case(manifest()[0]);
+  const std::string path = ::testing::TempDir() + "/vitqk_saved.safetensors";
+  io::save_model(path, c.model);
+  const io::LoadedModel back = io::load_model(path);  // no --heads: the metadata says
+  EXPECT_EQ(back.model.params, c.model.params);
+  EXPECT_EQ(back.model.cfg.heads, c.model.cfg.heads);
+  EXPECT_EQ(back.naming, io::Naming::Timm);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace vitqk
