@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   vitqk::cli::add_classify(app);
   vitqk::cli::add_merge(app);
   vitqk::cli::add_unmerge(app);
+  vitqk::cli::add_train(app);
+  vitqk::cli::add_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "ops/gelu.h"
 #include "ops/layernorm.h"
 #include "ops/linear.h"
@@ -107,6 +108,69 @@ void vit_forward(const ViT& m, const float* pixels, int B, Activations& a) {
     linear_forward(a.logits, a.cls_norm, m.p(L.head_w), m.p(L.head_b), B, D, c.num_classes);
   else
     std::memcpy(a.logits, a.cls_norm, sizeof(float) * B * D);
+}
+
+void BackwardBuffers::ensure(const ViTConfig& c, int B) {
+  if (batch_ == B && shaped_for_ == &c) return;
+  const long n = c.tokens(), D = c.dim, Bn = B * n;
+  long max_rows = 0, max_cols = 0;
+  for (int l = 0; l < c.depth; ++l) {
+    const AttentionDims d = attention_dims(c, l, B);
+    max_rows = std::max<long>(max_rows, d.in_rows());
+    max_cols = std::max<long>(max_cols, d.out_cols());
+  }
+  const long sizes[] = {Bn * D, Bn * D, Bn * max_rows, Bn * max_cols, Bn * c.mlp_dim, B * (n - 1) * D, B * D,
+                        long(max_threads()) * n * n};
+  long total = 0;
+  for (long s : sizes) total += s;
+  buf_.assign(total, 0.0f);
+  float* cur = buf_.data();
+  float** views[] = {&dres, &dln, &dP, &dheads, &dhidden, &dpatch, &dcls, &scratch};
+  for (int i = 0; i < 8; ++i) *views[i] = cur, cur += sizes[i];
+  batch_ = B, shaped_for_ = &c;
+}
+
+void vit_backward(const ViT& m, const float* dlogits, const Activations& a, float* grads, BackwardBuffers& w) {
+  const ViTConfig& c = m.cfg;
+  const ParamLayout& L = m.layout;
+  const int B = a.batch, n = c.tokens(), D = c.dim, Bn = B * n, M = c.mlp_dim;
+  w.ensure(c, B);
+  auto g = [&](size_t off) { return grads + off; };
+
+  // Head and final norm: only the class tokens receive gradient.
+  std::fill(w.dres, w.dres + long(Bn) * D, 0.0f);
+  std::fill(w.dcls, w.dcls + long(B) * D, 0.0f);
+  if (c.num_classes > 0)
+    linear_backward(w.dcls, g(L.head_w), g(L.head_b), dlogits, a.cls_norm, m.p(L.head_w), B, D, c.num_classes);
+  else
+    std::copy(dlogits, dlogits + long(B) * D, w.dcls);
+  const float* last = a.layer_input(c.depth);
+  for (int b = 0; b < B; ++b)
+    layernorm_backward(w.dres + long(b) * n * D, g(L.norm_w), g(L.norm_b), w.dcls + long(b) * D,
+                       last + long(b) * n * D, a.cls_mean + b, a.cls_rstd + b, m.p(L.norm_w), 1, D);
+
+  for (int l = c.depth - 1; l >= 0; --l) {
+    const BlockOffsets& o = L.blocks[l];
+    const Activations::Layer& A = a.layers[l];
+    const AttentionDims d = attention_dims(c, l, B);
+    // MLP: res_out = res_mid + fc2(gelu(fc1(norm2(res_mid)))); w.dres holds dL/d res_out.
+    std::fill(w.dhidden, w.dhidden + long(Bn) * M, 0.0f);
+    linear_backward(w.dhidden, g(o.fc2_w), g(o.fc2_b), w.dres, A.gelu, m.p(o.fc2_w), Bn, M, D);
+    gelu_backward(w.dhidden, A.fc1, w.dhidden, long(Bn) * M);
+    std::fill(w.dln, w.dln + long(Bn) * D, 0.0f);
+    linear_backward(w.dln, g(o.fc1_w), g(o.fc1_b), w.dhidden, A.ln2, m.p(o.fc1_w), Bn, D, M);
+    layernorm_backward(w.dres, g(o.ln2_w), g(o.ln2_b), w.dln, A.res_mid, A.ln2_mean, A.ln2_rstd, m.p(o.ln2_w), Bn, D);
+    // Attention: res_mid = x + W_out heads + b_out; w.dres now holds dL/d res_mid.
+    std::fill(w.dheads, w.dheads + long(Bn) * d.out_cols(), 0.0f);
+    linear_backward(w.dheads, g(o.w_out), g(o.b_out), w.dres, A.heads, m.p(o.w_out), Bn, d.out_cols(), D);
+    std::fill(w.dln, w.dln + long(Bn) * D, 0.0f);
+    attention_backward(d, A.in_proj, A.ln1, A.att, w.dheads, w.dP, w.dln, w.scratch);
+    linear_backward(w.dln, g(o.w_in), g(o.b_in), w.dP, A.ln1, m.p(o.w_in), Bn, D, d.in_rows());
+    layernorm_backward(w.dres, g(o.ln1_w), g(o.ln1_b), w.dln, a.layer_input(l), A.ln1_mean, A.ln1_rstd, m.p(o.ln1_w),
+                       Bn, D);
+  }
+  const PatchDims pd{B, c.in_chans, c.image_size, c.patch_size, D};
+  patch_embed_backward(pd, w.dres, a.cols, w.dpatch, g(L.patch_w), g(L.patch_b), g(L.cls), g(L.pos));
 }
 
 }  // namespace vitqk

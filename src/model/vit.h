@@ -50,7 +50,22 @@ struct Activations {
   const ViTConfig* shaped_for_ = nullptr;
 };
 
+// Gradient scratch of one backward pass, allocated once per batch size.
+struct BackwardBuffers {
+  float *dres, *dln, *dP, *dheads, *dhidden, *dpatch, *dcls, *scratch;
+  void ensure(const ViTConfig& c, int batch);
+
+ private:
+  std::vector<float> buf_;
+  int batch_ = -1;
+  const ViTConfig* shaped_for_ = nullptr;
+};
+
 // pixels: [B, C, image, image] preprocessed. Result in a.logits.
 void vit_forward(const ViT& m, const float* pixels, int B, Activations& a);
+
+// Adds the gradient of the loss into `grads` (laid out like m.params) given dL/dlogits and
+// the activations of a forward pass run with keep_all. Deterministic for a thread count.
+void vit_backward(const ViT& m, const float* dlogits, const Activations& a, float* grads, BackwardBuffers& w);
 
 }  // namespace vitqk

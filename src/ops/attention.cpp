@@ -42,3 +42,44 @@ void attention_forward(const AttentionDims& d, const float* P, const float* x, f
 }
 
 }  // namespace vitqk
+
+#include <omp.h>
+
+namespace vitqk {
+
+void attention_backward(const AttentionDims& d, const float* P, const float* x, const float* att, const float* dout,
+                        float* dP, float* dx, float* scratch) {
+  const int n = d.n, R = d.in_rows();
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < d.B; ++b) {
+    float* dA = scratch + (long)omp_get_thread_num() * n * n;
+    for (int h = 0; h < d.H; ++h) {
+      const HeadViews v = head_views(d, b, h);
+      const float* A = att + ((long)b * d.H + h) * n * n;
+      const float* dO = dout + v.o;
+      const float* V = (v.v_from_x ? x : P) + v.v;
+      const float* K = (v.k_from_x ? x : P) + v.k;
+      const float* Q = P + v.q;
+      // Shared keys/values (merged) accumulate over heads into dx; a head's own slice of P is
+      // written once.
+      float* dV = v.v_from_x ? dx + v.v : dP + v.v;
+      float* dK = v.k_from_x ? dx + v.k : dP + v.k;
+      const int ldv = v.v_from_x ? d.D : R, ldk = v.k_from_x ? d.D : R;
+
+      gemm(false, true, n, n, d.v_width(), 1.0f, dO, v.ldo, V, v.ldv, 0.0f, dA, n);
+      gemm(true, false, n, d.v_width(), n, 1.0f, A, n, dO, v.ldo, v.v_from_x ? 1.0f : 0.0f, dV, ldv);
+      // Softmax backward: dS = A * (dA - sum_j dA_j A_j), row by row.
+      for (int i = 0; i < n; ++i) {
+        float* g = dA + (long)i * n;
+        const float* a = A + (long)i * n;
+        float dot = 0;
+        for (int j = 0; j < n; ++j) dot += g[j] * a[j];
+        for (int j = 0; j < n; ++j) g[j] = a[j] * (g[j] - dot);
+      }
+      gemm(false, false, n, d.q_width(), n, d.scale(), dA, n, K, v.ldk, 0.0f, dP + v.q, R);
+      gemm(true, false, n, d.q_width(), n, d.scale(), dA, n, Q, v.ldq, v.k_from_x ? 1.0f : 0.0f, dK, ldk);
+    }
+  }
+}
+
+}  // namespace vitqk

@@ -43,4 +43,11 @@ HeadViews head_views(const AttentionDims& d, int b, int h);
 // att: [B, H, n, n] softmax probabilities (kept for backward); out: [B*n, out_cols].
 void attention_forward(const AttentionDims& d, const float* P, const float* x, float* att, float* out);
 
+// Backward of attention_forward. dout: gradient of `out`. Overwrites dP [B*n, in_rows] and
+// adds into dx [B*n, D] the gradient that reaches x through merged keys/values (shared by
+// all heads). scratch: n*n floats per OpenMP thread. Parallel over images, heads in order,
+// so the bits do not depend on the thread count.
+void attention_backward(const AttentionDims& d, const float* P, const float* x, const float* att, const float* dout,
+                        float* dP, float* dx, float* scratch);
+
 }  // namespace vitqk

@@ -25,3 +25,44 @@ void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const
 }
 
 }  // namespace vitqk
+
+namespace vitqk {
+
+void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* mean,
+                        const float* rstd, const float* w, int N, int C) {
+  // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w.
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < N; ++i) {
+    const float* dyi = dy + (long)i * C;
+    const float* xi = x + (long)i * C;
+    float* dxi = dx + (long)i * C;
+    const float m = mean[i], r = rstd[i];
+    double sg = 0, sgx = 0;
+    for (int c = 0; c < C; ++c) {
+      const double g = double(dyi[c]) * w[c];
+      sg += g;
+      sgx += g * (xi[c] - m) * r;
+    }
+    const float mg = float(sg / C), mgx = float(sgx / C);
+    for (int c = 0; c < C; ++c) {
+      const float xhat = (xi[c] - m) * r;
+      dxi[c] += r * (dyi[c] * w[c] - mg - xhat * mgx);
+    }
+  }
+  // Parameter gradients: columns in parallel, rows in order (thread-count independent bits).
+  constexpr int kBlock = 64;
+#pragma omp parallel for schedule(static)
+  for (int c0 = 0; c0 < C; c0 += kBlock) {
+    const int c1 = c0 + kBlock < C ? c0 + kBlock : C;
+    for (int i = 0; i < N; ++i) {
+      const float* dyi = dy + (long)i * C;
+      const float* xi = x + (long)i * C;
+      for (int c = c0; c < c1; ++c) {
+        dw[c] += dyi[c] * (xi[c] - mean[i]) * rstd[i];
+        db[c] += dyi[c];
+      }
+    }
+  }
+}
+
+}  // namespace vitqk

@@ -5,4 +5,8 @@ namespace vitqk {
 // may be null at inference.
 void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w, const float* b,
                        int N, int C, float eps);
+
+// dx += dL/dx; dw += dL/dw; db += dL/db (accumulated: the residual stream's gradient flows on).
+void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* mean,
+                        const float* rstd, const float* w, int N, int C);
 }  // namespace vitqk

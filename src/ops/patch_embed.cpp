@@ -37,3 +37,28 @@ void patch_embed_forward(const PatchDims& d, const float* pixels, const float* w
 }
 
 }  // namespace vitqk
+
+namespace vitqk {
+
+void patch_embed_backward(const PatchDims& d, const float* dx, const float* cols, float* dpatch, float* dw,
+                          float* dbias, float* dcls, float* dpos) {
+  const int n = 1 + d.patches(), D = d.D;
+  // Class token and position embedding: sums over the batch, images in order.
+#pragma omp parallel for schedule(static)
+  for (int t = 0; t < n; ++t)
+    for (int b = 0; b < d.B; ++b) {
+      const float* g = dx + ((long)b * n + t) * D;
+      float* dp = dpos + (long)t * D;
+      for (int c = 0; c < D; ++c) dp[c] += g[c];
+    }
+  for (int b = 0; b < d.B; ++b)
+    for (int c = 0; c < D; ++c) dcls[c] += dx[(long)b * n * D + c];
+#pragma omp parallel for schedule(static)
+  for (int bp = 0; bp < d.B * d.patches(); ++bp) {
+    const int b = bp / d.patches(), t = 1 + bp % d.patches();
+    std::memcpy(dpatch + (long)bp * D, dx + ((long)b * n + t) * D, sizeof(float) * D);
+  }
+  linear_backward(nullptr, dw, dbias, dpatch, cols, nullptr, d.B * d.patches(), d.patch_dim(), D);
+}
+
+}  // namespace vitqk

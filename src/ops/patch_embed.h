@@ -15,5 +15,9 @@ void im2col(const PatchDims& d, const float* pixels, float* cols);
 // patch_out: [B * patches, D] scratch; x: [B, 1 + patches, D].
 void patch_embed_forward(const PatchDims& d, const float* pixels, const float* w, const float* bias,
                          const float* cls, const float* pos, float* cols, float* patch_out, float* x);
+// Parameter gradients from dx [B, 1 + patches, D] (accumulated); the pixels need none.
+// dpatch: [B * patches, D] scratch.
+void patch_embed_backward(const PatchDims& d, const float* dx, const float* cols, float* dpatch, float* dw,
+                          float* dbias, float* dcls, float* dpos);
 
 }  // namespace vitqk

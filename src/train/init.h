@@ -1,0 +1,24 @@
+#pragma once
+// Initialisation as timm's ViT: weights (linear, patch, pos_embed) normal with std 0.02
+// (timm's trunc_normal_ cuts at +-2 absolute, which never bites at std 0.02), biases zero,
+// norms one/zero, cls_token normal 1e-6.
+//
+// Merged layers start one of two ways (--merged-init):
+//   product: initialise the factorized layer, then merge it exactly: the same function as
+//            the factorized model at step 0, rank d_h per head.
+//   random:  a full-rank matrix with i.i.d. entries of the product's variance: for
+//            A_h = Wq_h^T Wk_h / sqrt(d_h) with entries of std s, entries of A have std s^2;
+//            for M_h = W_O^h W_V^h, std sqrt(d_h) s^2. Scores start with the same variance.
+#include <cstdint>
+#include <string>
+
+#include "model/vit.h"
+
+namespace vitqk {
+
+enum class MergedInit { Product, Random };
+MergedInit parse_merged_init(const std::string& s);
+
+void init_params(ViT& m, uint64_t seed, MergedInit merged_init = MergedInit::Product);
+
+}  // namespace vitqk
