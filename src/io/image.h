@@ -44,10 +44,13 @@ Image center_crop(const Image& img, int width, int height);
 void to_tensor(const Image& img, const std::array<float, 3>& mean, const std::array<float, 3>& std,
                float* out);
 // The whole pipeline: resize, crop, to_tensor. `out` holds channels * side * side floats
-// where side is pre.crop (or the resized size when there is no crop).
+// where side is pre.crop (or the resized size when there is no crop); channels * width *
+// height (preprocess_size) when an aspect-keeping resize without crop leaves it non-square.
 void preprocess(const Image& img, const Preprocess& pre, float* out);
-// The output side length of preprocess() for this image.
+// The output side length of preprocess() for this image; -1 when the output is not square.
 int preprocess_side(const Image& img, const Preprocess& pre);
+// The output {width, height} of preprocess() for this image.
+std::array<int, 2> preprocess_size(const Image& img, const Preprocess& pre);
 
 std::string interp_name(Interp i);
 Interp parse_interp(const std::string& name);  // throws Error on unknown names

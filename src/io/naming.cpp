@@ -225,7 +225,7 @@ Inferred infer_model(const std::vector<TensorSpec>& tensors, const std::map<std:
     const int64_t g = patches > 0 ? int64_t(std::llround(std::sqrt(double(patches)))) : 0;
     if (patches <= 0 || g * g != patches)
       fail(what, ": pos_embed ", shape_str(pos), " does not describe a square grid of patches plus a class token");
-    if (g * c.patch_size > 65536) fail(what, ": image size out of range");
+    if (g * c.patch_size > 65536) fail(what, ": pos_embed ", shape_str(pos), " implies an image size out of range");
     c.image_size = int(g * c.patch_size);
     int depth = 0;
     for (auto& s : sources) {

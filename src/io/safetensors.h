@@ -33,6 +33,11 @@ class SafeTensorsReader {
 
   // Opens and validates; throws vitqk::Error "<path>: <problem>".
   explicit SafeTensorsReader(std::string path);
+  ~SafeTensorsReader();
+  // The reader keeps the file it validated open, so a file renamed over `path` later
+  // (an atomic save) cannot pair this header with another file's data.
+  SafeTensorsReader(const SafeTensorsReader&) = delete;
+  SafeTensorsReader& operator=(const SafeTensorsReader&) = delete;
 
   const std::string& path() const { return path_; }
   const std::vector<Entry>& entries() const { return entries_; }  // sorted by offset
@@ -45,6 +50,7 @@ class SafeTensorsReader {
 
  private:
   std::string path_;
+  int fd_ = -1;
   uint64_t data_start_ = 0;
   std::vector<Entry> entries_;
   std::map<std::string, std::string> metadata_;

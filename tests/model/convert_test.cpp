@@ -81,13 +81,17 @@ TEST(Convert, TruncatedUnmergeReportsRankAndError) {
   for (const auto& h : report) {
     EXPECT_EQ(h.rank, 3);
     EXPECT_GT(h.rel_error, 1e-3);
-    if (h.layer == 0) EXPECT_EQ(h.numerical_rank, 32);  // full rank after the perturbation
+    if (h.layer == 0) {
+      EXPECT_EQ(h.numerical_rank, 32);  // full rank after the perturbation
+    }
   }
   // --tol picks the smallest rank meeting it, capped at d_h.
   report.clear();
   convert(merged, all(2, Form::Factorized), all(2, Form::Factorized), {.tol = 1e-9}, &report);
   for (const auto& h : report)
-    if (h.layer == 1) EXPECT_LE(h.rank, 8);
+    if (h.layer == 1) {
+      EXPECT_LE(h.rank, 8);
+    }
   EXPECT_GT(compare_on_random_batch(merged, f).max_abs_diff, 0.0);
 }
 

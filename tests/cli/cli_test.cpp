@@ -1,0 +1,169 @@
+// The vitqk binary end to end: good runs, and bad input refused with one line naming the
+// file, a non-zero exit, and no output file left behind.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/model_file.h"
+#include "io/safetensors.h"
+#include "testing.h"
+
+namespace vitqk {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+Result run(const std::string& args) {
+  const std::string dir = ::testing::TempDir();
+  const std::string out = dir + "/vitqk_cli_out.txt", err = dir + "/vitqk_cli_err.txt";
+  const std::string cmd = std::string(VITQK_BINARY) + " " + args + " > " + out + " 2> " + err;
+  const int rc = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc), slurp(out), slurp(err)};
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  std::string dir;
+  void SetUp() override {
+    dir = ::testing::TempDir() + "/vitqk_cli_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  std::string model(int heads = 2) {
+    ViTConfig c = testing::tiny_config(heads);
+    ViT m(c);
+    testing::randomize(m, 9);
+    const std::string p = dir + "/model.safetensors";
+    io::save_model(p, m);
+    return p;
+  }
+  // A vitqk file with its last tensor (head.bias) left out.
+  std::string model_missing_tensor() {
+    ViT m(testing::tiny_config(2));
+    std::vector<io::TensorView> views;
+    for (const auto& p : m.layout.params()) views.push_back({p.name, p.shape, m.p(p.offset)});
+    views.pop_back();
+    const std::string p = dir + "/missing.safetensors";
+    io::write_safetensors(p, views, {{"vitqk", config_to_json(m.cfg).dump()}});
+    return p;
+  }
+  std::string pixels(int B, int C, int S) {
+    std::vector<float> v(size_t(B) * C * S * S, 0.25f);
+    const std::string p = dir + "/x.safetensors";
+    io::write_safetensors(p, {{"pixel_values", {B, C, S, S}, v.data()}}, {});
+    return p;
+  }
+  // Expect a clean refusal: exit 1, one line on stderr mentioning `needle`, no output file.
+  void refused(const std::string& args, const std::string& needle, const std::string& output = "") {
+    const Result r = run(args);
+    EXPECT_EQ(r.status, 1) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+    if (!output.empty()) {
+      EXPECT_FALSE(fs::exists(output)) << output;
+    }
+    for (const auto& e : fs::directory_iterator(dir))
+      EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << "temporary left: " << e.path();
+  }
+};
+
+TEST_F(Cli, HelpOnEveryVerb) {
+  for (const char* verb : {"info", "forward", "classify", "merge", "unmerge", "train", "eval"}) {
+    const Result r = run(std::string(verb) + " --help");
+    EXPECT_EQ(r.status, 0) << verb;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << verb;
+  }
+  EXPECT_EQ(run("--help").status, 0);
+  EXPECT_NE(run("frobnicate").status, 0);
+  EXPECT_NE(run("forward --model").status, 0);
+  EXPECT_NE(run("info --preset vit-b16 --tokens abc").status, 0);
+}
+
+TEST_F(Cli, ForwardWritesLogitsAndMergeKeepsThem) {
+  const std::string m = model(), x = pixels(2, 3, 16), y = dir + "/y.safetensors";
+  Result r = run("forward --model " + m + " --input " + x + " --output " + y);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const io::SafeTensorsReader out(y);
+  ASSERT_NE(out.find("logits"), nullptr);
+  EXPECT_EQ(out.find("logits")->shape, (std::vector<int64_t>{2, 7}));
+  const std::vector<float> ref = out.read(*out.find("logits"));
+
+  const std::string merged = dir + "/merged.safetensors";
+  r = run("merge " + m + " " + merged + " --pairs qk,ov");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("largest logit difference"), std::string::npos);
+  const std::string y2 = dir + "/y2.safetensors";
+  ASSERT_EQ(run("forward --model " + merged + " --input " + x + " --output " + y2).status, 0);
+  const io::SafeTensorsReader out2(y2);
+  const std::vector<float> got = out2.read(*out2.find("logits"));
+  for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(got[i], ref[i], 1e-4);
+
+  // --attention converts on load.
+  const std::string y3 = dir + "/y3.safetensors";
+  ASSERT_EQ(run("forward --attention factorized --ov factorized --model " + merged + " --input " + x + " --output " + y3).status, 0);
+  const io::SafeTensorsReader out3(y3);
+  const std::vector<float> got3 = out3.read(*out3.find("logits"));
+  for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(got3[i], ref[i], 1e-4);
+
+  r = run("unmerge " + merged + " " + dir + "/back.safetensors");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("exact"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, InfoJsonHasTheThreeForms) {
+  const Result r = run("info --preset vit-b16 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["factorized"]["params"].get<int64_t>(), 86567656);
+  const int64_t L = 12, H = 12, d = 768;
+  EXPECT_EQ(j["merged"]["params"].get<int64_t>() - 86567656, L * ((H - 2) * d * d + (H - 2) * d));
+  EXPECT_EQ(j["auto"]["params"].get<int64_t>(), 86567656);  // multi-head ViT-B stays factorized
+  EXPECT_GT(j["merged"]["macs"].get<int64_t>(), j["factorized"]["macs"].get<int64_t>());
+  const Result t = run("info --preset vit-b16");
+  EXPECT_NE(t.out.find("86.57M"), std::string::npos) << t.out;
+}
+
+TEST_F(Cli, BadModelFilesAreRefused) {
+  const std::string good = model(), x = pixels(1, 3, 16), y = dir + "/y.safetensors";
+  std::ifstream f(good, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(f)), {});
+  auto variant = [&](const std::string& name, const std::string& content) {
+    const std::string p = dir + "/" + name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+  };
+  const std::string fwd = " --input " + x + " --output " + y;
+  refused("forward --model " + variant("trunc.safetensors", bytes.substr(0, bytes.size() - 100)) + fwd, "trunc.safetensors", y);
+  refused("forward --model " + variant("tiny.safetensors", bytes.substr(0, 5)) + fwd, "tiny.safetensors", y);
+  std::string past = bytes;
+  past[0] = '\xff', past[1] = '\xff', past[2] = '\x0f';
+  refused("forward --model " + variant("past.safetensors", past) + fwd, "past.safetensors", y);
+  std::string nonjson = bytes;
+  nonjson[8] = '#';
+  refused("forward --model " + variant("nonjson.safetensors", nonjson) + fwd, "nonjson.safetensors", y);
+  refused("forward --model " + variant("text.safetensors", "hello world, not a model at all\n") + fwd, "text.safetensors", y);
+  refused("forward --model " + model_missing_tensor() + fwd, "missing tensor", y);
+  refused("forward --model " + good + " --input " + pixels(1, 3, 15) + " --output " + y, "pixel_values", y);
+  refused("forward --model " + good + " --input " + good + " --output " + y, "pixel_values", y);
+  refused("classify --model " + good + " " + variant("notimage.png", "this is not a png"), "notimage.png");
+  refused("forward --model " + good + " --input " + x + " --output " + y + " --heads 3", "divisible", y);
+}
+
+}  // namespace
+}  // namespace vitqk

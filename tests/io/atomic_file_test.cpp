@@ -1,0 +1,189 @@
+#include "io/atomic_file.h"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace vitqk::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void spit(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+class AtomicFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "vitqk_atomic_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string at(const std::string& name) const { return dir_ + "/" + name; }
+  std::string tmp_of(const std::string& path) const { return path + ".tmp." + std::to_string(::getpid()); }
+  size_t files_in_dir() const { return size_t(std::distance(fs::directory_iterator(dir_), fs::directory_iterator())); }
+
+  std::string dir_;
+};
+
+TEST_F(AtomicFileTest, WritesAndCommits) {
+  const std::string path = at("out.txt");
+  {
+    AtomicFile f(path);
+    f.write("hello ", 6);
+    f.write("world", 5);
+    EXPECT_FALSE(fs::exists(path)) << "target must not appear before commit";
+    EXPECT_TRUE(fs::exists(tmp_of(path))) << "temporary is <path>.tmp.<pid> beside the target";
+    f.commit();
+  }
+  EXPECT_EQ(slurp(path), "hello world");
+  EXPECT_FALSE(fs::exists(tmp_of(path)));
+  EXPECT_EQ(files_in_dir(), 1u);
+}
+
+TEST_F(AtomicFileTest, OverwriteKeepsOldFileUntilCommit) {
+  const std::string path = at("out.txt");
+  spit(path, "old contents");
+  AtomicFile f(path);
+  f.write("new", 3);
+  EXPECT_EQ(slurp(path), "old contents");
+  f.commit();
+  EXPECT_EQ(slurp(path), "new");
+  EXPECT_EQ(files_in_dir(), 1u);
+}
+
+TEST_F(AtomicFileTest, DestructorWithoutCommitRemovesTemporaryAndKeepsOldFile) {
+  const std::string path = at("out.txt");
+  spit(path, "old");
+  {
+    AtomicFile f(path);
+    f.write("partial", 7);
+  }
+  EXPECT_EQ(slurp(path), "old");
+  EXPECT_FALSE(fs::exists(tmp_of(path)));
+  EXPECT_EQ(files_in_dir(), 1u);
+
+  { AtomicFile f(at("never.txt")); }
+  EXPECT_FALSE(fs::exists(at("never.txt")));
+  EXPECT_EQ(files_in_dir(), 1u);
+}
+
+TEST_F(AtomicFileTest, MissingDirectoryFailsWithoutLeavingFiles) {
+  const std::string path = at("no/such/dir/out.txt");
+  try {
+    write_file_atomic(path, "x");
+    FAIL() << "expected vitqk::Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(path + ": ", 0), 0u) << msg;
+    EXPECT_NE(msg.find("No such file or directory"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(files_in_dir(), 0u);
+}
+
+TEST_F(AtomicFileTest, ParentIsAFileFailsWithoutLeavingFiles) {
+  // ENOTDIR fails even for root, unlike a read-only directory.
+  spit(at("plain"), "I am a file");
+  const std::string path = at("plain/out.txt");
+  try {
+    write_file_atomic(path, "x");
+    FAIL() << "expected vitqk::Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(path + ": cannot create", 0), 0u) << e.what();
+  }
+  EXPECT_EQ(slurp(at("plain")), "I am a file");
+  EXPECT_EQ(files_in_dir(), 1u);
+}
+
+TEST_F(AtomicFileTest, ReadOnlyDirectoryFails) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root writes into read-only directories";
+  fs::create_directory(at("ro"));
+  fs::permissions(at("ro"), fs::perms::owner_read | fs::perms::owner_exec);
+  EXPECT_THROW(write_file_atomic(at("ro/out.txt"), "x"), Error);
+  fs::permissions(at("ro"), fs::perms::owner_all);
+  EXPECT_TRUE(fs::is_empty(at("ro")));
+}
+
+TEST_F(AtomicFileTest, ReplacesStaleTemporaryOfSamePid) {
+  // A run killed before commit, whose pid this process now has, left its temporary behind.
+  const std::string path = at("out.txt");
+  spit(tmp_of(path), "stale garbage");
+  write_file_atomic(path, "fresh");
+  EXPECT_EQ(slurp(path), "fresh");
+  EXPECT_EQ(files_in_dir(), 1u);
+}
+
+TEST_F(AtomicFileTest, CommitTwiceAndWriteAfterCommitThrow) {
+  const std::string path = at("out.txt");
+  AtomicFile f(path);
+  f.write("a", 1);
+  f.commit();
+  EXPECT_THROW(f.commit(), Error);
+  EXPECT_THROW(f.write("b", 1), Error);
+  EXPECT_EQ(slurp(path), "a");
+}
+
+TEST_F(AtomicFileTest, WriteFileAtomicRoundTripsBinaryAndEmpty) {
+  const std::string bytes("a\0b\nc\xff", 6);
+  write_file_atomic(at("bin"), bytes);
+  EXPECT_EQ(slurp(at("bin")), bytes);
+  write_file_atomic(at("empty"), "");
+  EXPECT_TRUE(fs::exists(at("empty")));
+  EXPECT_EQ(fs::file_size(at("empty")), 0u);
+}
+
+TEST_F(AtomicFileTest, LargeWriteIsComplete) {
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = char(i * 2654435761u >> 13);
+  write_file_atomic(at("big"), big);
+  EXPECT_EQ(slurp(at("big")), big);
+}
+
+// A full disk cannot be staged portably; a file-size limit makes write() fail the same
+// way part-way through (a short write, then an error), which is the path ENOSPC takes.
+// Runs in a child process (the limit and the ignored signal must not outlive it); the exit
+// code says what went wrong.
+[[noreturn]] void write_beyond_size_limit(const std::string& path) {
+  std::signal(SIGXFSZ, SIG_IGN);
+  const rlimit lim{1000, 1000};
+  ::setrlimit(RLIMIT_FSIZE, &lim);
+  int code = 0;
+  try {
+    write_file_atomic(path, std::string(5000, 'x'));
+    code = 2;
+  } catch (const Error& e) {
+    if (std::string(e.what()) != path + ": write failed: File too large") code = 3;
+  }
+  if (slurp(path) != "old" || fs::exists(path + ".tmp." + std::to_string(::getpid()))) code = 4;
+  std::_Exit(code);
+}
+
+TEST_F(AtomicFileTest, FailedWriteNamesTargetRemovesTemporaryKeepsOldFile) {
+  const std::string path = at("out.txt");
+  spit(path, "old");
+  EXPECT_EXIT(write_beyond_size_limit(path), ::testing::ExitedWithCode(0), "");
+  EXPECT_EQ(slurp(path), "old");
+  EXPECT_EQ(files_in_dir(), 1u);
+}
+
+}  // namespace
+}  // namespace vitqk::io

@@ -1,0 +1,303 @@
+// Images against PIL 9.4 + torchvision 0.14: the references in tests/fixtures/images come from
+// tools/gen_image_fixtures.py. Preprocessing must match bit for bit; decoding too, except
+// JPEG, where stb_image and libjpeg-turbo may round the inverse DCT differently.
+#include "io/image.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include "core/error.h"
+
+namespace vitqk::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Largest |stb - PIL| allowed for a JPEG pixel; measured 1 on field_256x192.jpg.
+constexpr int kJpegPixelTolerance = 2;
+
+std::string fixture(const std::string& name) { return std::string(VITQK_FIXTURES) + "/images/" + name; }
+
+std::vector<char> read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  EXPECT_TRUE(f) << path;
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::string& path, const std::vector<char>& bytes) {
+  std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+bool is_jpeg(const std::string& name) { return name.ends_with(".jpg"); }
+
+// Every line of a fixture manifest, split on spaces.
+std::vector<std::istringstream> manifest(const std::string& name) {
+  std::ifstream f(fixture(name));
+  EXPECT_TRUE(f) << fixture(name);
+  std::vector<std::istringstream> lines;
+  for (std::string line; std::getline(f, line);) lines.emplace_back(line);
+  EXPECT_FALSE(lines.empty()) << name;
+  return lines;
+}
+
+struct ImageRef {
+  std::string name;
+  int width, height;
+};
+
+std::vector<ImageRef> images() {
+  std::vector<ImageRef> r;
+  for (auto& in : manifest("images.txt")) {
+    ImageRef i;
+    in >> i.name >> i.width >> i.height;
+    r.push_back(i);
+  }
+  return r;
+}
+
+// PIL's decode: Image.open(name).convert('RGB' or 'L').
+Image pil_decoded(const ImageRef& ref, int channels) {
+  const std::vector<char> raw = read_bytes(fixture(ref.name + (channels == 3 ? ".rgb" : ".l")));
+  Image img{ref.width, ref.height, channels, std::vector<uint8_t>(raw.begin(), raw.end())};
+  EXPECT_EQ(img.pixels.size(), size_t(ref.width) * ref.height * channels) << ref.name;
+  return img;
+}
+
+Image pil_decoded(const std::string& name, int channels) {
+  for (const ImageRef& ref : images())
+    if (ref.name == name) return pil_decoded(ref, channels);
+  ADD_FAILURE() << name << " not in images.txt";
+  return {};
+}
+
+struct Case {
+  std::string name, image;
+  int channels = 0;
+  Preprocess pre;
+  int c = 0, h = 0, w = 0;
+  std::vector<float> expected;  // torchvision's output, CHW
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> r;
+  for (auto& in : manifest("cases.txt")) {
+    Case k;
+    std::string interp;
+    in >> k.name >> k.image >> k.channels >> k.pre.resize >> k.pre.resize_exact >> k.pre.crop >> interp;
+    k.pre.interp = parse_interp(interp);
+    for (float& m : k.pre.mean) in >> m;
+    for (float& s : k.pre.std) in >> s;
+    in >> k.c >> k.h >> k.w;
+    EXPECT_TRUE(in) << k.name;
+    const std::vector<char> raw = read_bytes(fixture(k.name + ".f32"));
+    k.expected.resize(raw.size() / sizeof(float));
+    std::memcpy(k.expected.data(), raw.data(), raw.size());
+    EXPECT_EQ(k.expected.size(), size_t(k.c) * k.h * k.w) << k.name;
+    r.push_back(std::move(k));
+  }
+  return r;
+}
+
+std::vector<float> run(const Image& img, const Preprocess& pre) {
+  const auto [w, h] = preprocess_size(img, pre);
+  std::vector<float> out(size_t(img.channels) * w * h);
+  preprocess(img, pre, out.data());
+  return out;
+}
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  float m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return m;
+}
+
+TEST(ImageDecode, MatchesPil) {
+  for (const ImageRef& ref : images())
+    for (int channels : {3, 1}) {
+      SCOPED_TRACE(ref.name + " as " + std::to_string(channels) + " channel(s)");
+      const Image ours = load_image(fixture(ref.name), channels), pil = pil_decoded(ref, channels);
+      ASSERT_EQ(ours.width, pil.width);
+      ASSERT_EQ(ours.height, pil.height);
+      ASSERT_EQ(ours.channels, channels);
+      ASSERT_EQ(ours.pixels.size(), pil.pixels.size());
+      int worst = 0;
+      for (size_t i = 0; i < ours.pixels.size(); ++i) worst = std::max(worst, std::abs(ours.pixels[i] - pil.pixels[i]));
+      if (is_jpeg(ref.name)) {
+        std::printf("[ info ] %s, %d channel(s): stb_image vs libjpeg-turbo, max |diff| = %d\n", ref.name.c_str(),
+                    channels, worst);
+        EXPECT_LE(worst, kJpegPixelTolerance);
+      } else {
+        EXPECT_EQ(worst, 0);
+      }
+    }
+}
+
+// Resize, crop and normalise on PIL's own decode: nothing but our arithmetic differs.
+TEST(ImagePreprocess, MatchesTorchvisionBitForBit) {
+  for (const Case& k : cases()) {
+    SCOPED_TRACE(k.name);
+    const Image img = pil_decoded(k.image, k.channels);
+    EXPECT_EQ(preprocess_size(img, k.pre), (std::array{k.w, k.h}));
+    EXPECT_EQ(preprocess_side(img, k.pre), k.w == k.h ? k.w : -1);
+    const std::vector<float> out = run(img, k.pre);
+    ASSERT_EQ(out.size(), k.expected.size());
+    size_t mismatches = 0;
+    for (size_t i = 0; i < out.size(); ++i) mismatches += std::memcmp(&out[i], &k.expected[i], sizeof(float)) != 0;
+    EXPECT_EQ(mismatches, 0u) << "max |diff| " << max_abs_diff(out, k.expected);
+  }
+}
+
+// From the file: exact for lossless formats; for JPEG the decode difference passes through
+// resampling (which cannot amplify it) and normalisation (which scales it by 1 / (255 std)).
+TEST(ImagePreprocess, WholePipelineFromFile) {
+  for (const Case& k : cases()) {
+    SCOPED_TRACE(k.name);
+    const std::vector<float> out = run(load_image(fixture(k.image), k.channels), k.pre);
+    ASSERT_EQ(out.size(), k.expected.size());
+    const float diff = max_abs_diff(out, k.expected);
+    if (is_jpeg(k.image)) {
+      const float min_std = *std::min_element(k.pre.std.begin(), k.pre.std.begin() + k.channels);
+      std::printf("[ info ] %s from the JPEG file: max |diff| = %g (%.2f pixel levels)\n", k.name.c_str(), diff,
+                  diff * 255 * min_std);
+      EXPECT_LE(diff, kJpegPixelTolerance / 255.0f / min_std * 1.0001f);
+    } else {
+      EXPECT_EQ(diff, 0.0f);
+    }
+  }
+}
+
+TEST(ImageResize, SweepMatchesPil) {
+  int n = 0;
+  for (auto& in : manifest("resize_sweep.txt")) {
+    std::string image, interp;
+    int channels, w, h;
+    unsigned long crc;
+    in >> image >> channels >> w >> h >> interp >> crc;
+    SCOPED_TRACE(image + " -> " + std::to_string(w) + "x" + std::to_string(h) + " " + interp);
+    const Image out = resize(pil_decoded(image, channels), w, h, parse_interp(interp));
+    ASSERT_EQ(out.pixels.size(), size_t(w) * h * channels);
+    EXPECT_EQ(crc32(0, out.pixels.data(), uInt(out.pixels.size())), crc);
+    ++n;
+  }
+  EXPECT_GT(n, 100);
+}
+
+TEST(ImagePreprocess, DefaultsAreTorchvisionsImageNetConstants) {
+  for (const Case& k : cases())
+    if (k.name == "torchvision_street") {
+      EXPECT_EQ(Preprocess{}.mean, k.pre.mean);
+      EXPECT_EQ(Preprocess{}.std, k.pre.std);
+      return;
+    }
+  FAIL() << "no torchvision_street case";
+}
+
+TEST(ImagePreprocess, OutputSizes) {
+  const Image img{300, 200, 3, std::vector<uint8_t>(300 * 200 * 3)};
+  Preprocess p;  // Resize(256) + CenterCrop(224)
+  EXPECT_EQ(preprocess_size(img, p), (std::array{224, 224}));
+  p.crop = 0;  // 300 * 256 / 200 = 384
+  EXPECT_EQ(preprocess_size(img, p), (std::array{384, 256}));
+  EXPECT_EQ(preprocess_side(img, p), -1);
+  p.resize = 7;  // int(7 * 300 / 200) = int(10.5): truncated
+  EXPECT_EQ(preprocess_size(img, p), (std::array{10, 7}));
+  p.resize_exact = true;
+  EXPECT_EQ(preprocess_side(img, p), 7);
+  p.resize = 0;
+  EXPECT_EQ(preprocess_size(img, p), (std::array{300, 200}));
+}
+
+TEST(ImageInterp, NamesRoundTrip) {
+  for (Interp i : {Interp::Nearest, Interp::Bilinear, Interp::Bicubic}) EXPECT_EQ(parse_interp(interp_name(i)), i);
+  EXPECT_THROW(parse_interp("lanczos"), Error);
+}
+
+// Bad input: each refused with a one-line vitqk::Error naming the file.
+class ImageErrors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("vitqk_image_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string file(const std::string& name, const std::vector<char>& bytes) {
+    const std::string p = (dir_ / name).string();
+    write_bytes(p, bytes);
+    return p;
+  }
+
+  static void expect_refused(const std::string& path, const std::string& problem, int channels = 3) {
+    try {
+      load_image(path, channels);
+      ADD_FAILURE() << path << " was accepted";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.rfind(path + ": ", 0), 0u) << msg;
+      EXPECT_NE(msg.find(problem), std::string::npos) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ImageErrors, MissingEmptyDirectoryText) {
+  expect_refused((dir_ / "nope.png").string(), "cannot open");
+  expect_refused(file("empty.png", {}), "empty file");
+  expect_refused(dir_.string(), "cannot read");
+  const std::string text = "just some text, not an image\n";
+  expect_refused(file("x.txt", {text.begin(), text.end()}), "not an image (unknown image type)");
+}
+
+TEST_F(ImageErrors, Truncated) {
+  for (const std::string name : {"street_300x200.png", "field_256x192.jpg", "tiny_21x30.gif", "bars_40x25.bmp"}) {
+    const std::vector<char> whole = read_bytes(fixture(name));
+    for (size_t keep : {whole.size() / 2, whole.size() - 8, size_t(40), size_t(12)}) {
+      SCOPED_TRACE(name + " cut to " + std::to_string(keep) + " bytes");
+      expect_refused(file("cut_" + name, {whole.begin(), whole.begin() + long(keep)}), "");
+    }
+  }
+}
+
+// Patches big-endian or little-endian integers into a copy of a real file's header.
+std::vector<char> patched(std::vector<char> b, size_t at, uint32_t v, int bytes, bool big_endian) {
+  for (int i = 0; i < bytes; ++i) b[at + i] = char(v >> 8 * (big_endian ? bytes - 1 - i : i));
+  return b;
+}
+
+TEST_F(ImageErrors, AbsurdDimensions) {
+  const std::vector<char> png = read_bytes(fixture("street_300x200.png"));
+  const std::vector<char> bmp = read_bytes(fixture("bars_40x25.bmp"));
+  // PNG IHDR: width at 16, height at 20. BMP: width at 18, height at 22.
+  expect_refused(file("wide.png", patched(png, 16, 100000, 4, true)), "out of range");
+  expect_refused(file("huge.png", patched(patched(png, 16, 16384, 4, true), 20, 16385, 4, true)), "out of range");
+  expect_refused(file("many.png", patched(patched(png, 16, 16384, 4, true), 20, 16384 * 2, 4, true)), "out of range");
+  expect_refused(file("huge.bmp", patched(patched(bmp, 18, 60000, 4, false), 22, 60000, 4, false)), "");
+  // JPEG: the SOF0 marker (FF C0) holds height and width after length and precision.
+  std::vector<char> jpg = read_bytes(fixture("field_256x192.jpg"));
+  const auto sof = std::search(jpg.begin(), jpg.end(), "\xFF\xC0", "\xFF\xC0" + 2) - jpg.begin();
+  ASSERT_LT(size_t(sof), jpg.size());
+  expect_refused(file("huge.jpg", patched(patched(jpg, sof + 5, 65000, 2, true), sof + 7, 65000, 2, true)),
+                 "out of range");
+}
+
+TEST_F(ImageErrors, TooLargeFileAndBadChannels) {
+  const std::string big = file("big.png", {});
+  fs::resize_file(big, (size_t(256) << 20) + 1);  // sparse: nothing is written
+  expect_refused(big, "larger than 256 MiB");
+  expect_refused(fixture("street_300x200.png"), "channels", 2);
+  const std::vector<char> png = read_bytes(fixture("street_300x200.png"));
+  EXPECT_THROW(decode_image(reinterpret_cast<const uint8_t*>(png.data()), 10, 3, "mem"), Error);
+}
+
+}  // namespace
+}  // namespace vitqk::io
