@@ -227,21 +227,27 @@ std::vector<io::Image> decode_all(const std::vector<Sample>& samples) {
   return images;
 }
 
-// RGB images of the size of `first` (the first image of the training split).
-Dataset decode_split(const std::vector<Sample>& samples, const Sample*& first, int& width, int& height) {
+// The first image decoded: every other one must have its size.
+struct SizeReference {
+  std::string path;
+  int width = 0, height = 0;
+};
+
+// RGB, whatever the files hold: the choice of one or three channels waits for every image.
+Dataset decode_split(const std::vector<Sample>& samples, SizeReference& ref) {
   std::vector<io::Image> images = decode_all(samples);
   Dataset d;
   d.count = int(samples.size()), d.channels = 3;
   for (size_t i = 0; i < images.size(); ++i) {
     const io::Image& im = images[i];
-    if (!first) first = &samples[i], width = im.width, height = im.height;
-    if (im.width != width || im.height != height)
-      fail(samples[i].path, ": image is ", im.width, "x", im.height, ", but ", first->path, " is ", width, "x", height,
-           " (all images of a dataset must have the same size)");
+    if (ref.path.empty()) ref = {samples[i].path, im.width, im.height};
+    if (im.width != ref.width || im.height != ref.height)
+      fail(samples[i].path, ": image is ", im.width, "x", im.height, ", but ", ref.path, " is ", ref.width, "x",
+           ref.height, " (all images of a dataset must have the same size)");
     d.pixels.insert(d.pixels.end(), im.pixels.begin(), im.pixels.end());
     d.labels.push_back(samples[i].label);
   }
-  d.width = width, d.height = height;
+  d.width = ref.width, d.height = ref.height;
   return d;
 }
 
@@ -261,11 +267,10 @@ void to_gray(Dataset& d) {
 DataSplits decode_splits(const PerClass& train, const PerClass& test, const std::vector<std::string>& classes,
                          int limit_train, int limit_test) {
   const std::vector<Sample> train_samples = interleave(train, limit_train), test_samples = interleave(test, limit_test);
-  const Sample* first = nullptr;
-  int width = 0, height = 0;
+  SizeReference ref;
   DataSplits s;
-  s.train = decode_split(train_samples, first, width, height);
-  s.test = decode_split(test_samples, first, width, height);
+  s.train = decode_split(train_samples, ref);
+  s.test = decode_split(test_samples, ref);
   if (is_gray(s.train) && is_gray(s.test)) to_gray(s.train), to_gray(s.test);
   s.train.class_names = s.test.class_names = classes;
   return s;
