@@ -16,7 +16,7 @@ struct TrainOptions {
   int limit_train = 0, limit_test = 0;  // > 0: use only the first N images (quick runs)
   int epochs = 10, batch = 128;
   AdamWConfig opt;
-  float warmup_epochs = 1.0f;
+  float warmup_epochs = 0.5f;
   float label_smoothing = 0.1f;
   uint64_t seed = 0;
   Augment augment;
