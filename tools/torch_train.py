@@ -181,7 +181,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--min-lr", type=float, default=1e-5)
     ap.add_argument("--wd", type=float, default=0.05)
-    ap.add_argument("--warmup-epochs", type=float, default=1.0)
+    ap.add_argument("--warmup-epochs", type=float, default=0.5)
     ap.add_argument("--clip", type=float, default=1.0, help="max global gradient norm (0: off)")
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
