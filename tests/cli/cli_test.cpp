@@ -2,6 +2,7 @@
 // file, a non-zero exit, and no output file left behind.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -25,7 +26,9 @@ struct Result {
 
 Result run(const std::string& args) {
   const std::string dir = ::testing::TempDir();
-  const std::string out = dir + "/vitqk_cli_out.txt", err = dir + "/vitqk_cli_err.txt";
+  // ctest runs tests in parallel processes: each needs its own capture files.
+  const std::string tag = std::to_string(getpid());
+  const std::string out = dir + "/vitqk_cli_out." + tag, err = dir + "/vitqk_cli_err." + tag;
   const std::string cmd = std::string(VITQK_BINARY) + " " + args + " > " + out + " 2> " + err;
   const int rc = std::system(cmd.c_str());
   auto slurp = [](const std::string& p) {
