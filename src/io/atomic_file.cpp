@@ -11,7 +11,7 @@
 
 namespace vitqk::io {
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp." + std::to_string(::getpid())) {
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), tmp_(cat(path_, ".tmp.", ::getpid())) {
   const int flags = O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC;
   fd_ = ::open(tmp_.c_str(), flags, 0644);
   // The name carries our pid, so no other live process owns it: it is left over from a
@@ -44,12 +44,13 @@ void AtomicFile::commit() {
   const int rc = ::close(fd_);
   fd_ = -1;
   if (rc != 0) fail(path_, ": write failed: ", std::strerror(errno));
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail(path_, ": cannot rename ", tmp_, " into place: ", std::strerror(errno));
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+    fail(path_, ": cannot rename ", tmp_, " into place: ", std::strerror(errno));
   tmp_.clear();
 
   // The rename is durable only once the directory entry is on disk.
-  std::string dir = std::filesystem::path(path_).parent_path().string();
-  if (dir.empty()) dir = ".";
+  const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) fail(path_, ": cannot open directory ", dir, " to sync it: ", std::strerror(errno));
   // Some file systems cannot sync a directory (EINVAL); the rename itself has happened.

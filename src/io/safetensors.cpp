@@ -32,9 +32,8 @@ std::string quoted(const std::string& s) { return json(s).dump(); }
 
 // Every dtype the safetensors specification knows; the ones we do not convert are
 // refused by name rather than called unknown.
-const std::set<std::string, std::less<>> kOtherDtypes = {
-    "BOOL", "U8",  "I8",  "I16", "U16",     "I32",     "U32",     "I64",     "U64",     "C64",
-    "F4",   "F6_E2M3", "F6_E3M2", "F8_E5M2", "F8_E4M3", "F8_E8M0"};
+const std::set<std::string> kOtherDtypes = {"BOOL", "U8",  "I8",  "I16",     "U16",     "I32",     "U32",     "I64",
+                                            "U64",  "C64", "F4",  "F6_E2M3", "F6_E3M2", "F8_E5M2", "F8_E4M3", "F8_E8M0"};
 
 bool parse_dtype(const std::string& s, DType& d) {
   for (DType c : {DType::F32, DType::F16, DType::BF16, DType::F64})
@@ -56,8 +55,9 @@ uint16_t f32_to_f16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f) & 0x7fffffff;
   const uint16_t sign = uint16_t((std::bit_cast<uint32_t>(f) >> 16) & 0x8000);
   if (x > 0x7f800000) return sign | 0x7e00 | ((x >> 13) & 0x1ff);  // nan stays a (quiet) nan
-  if (x >= 0x477ff000) return sign | 0x7c00;  // >= 65520, half-way above 65504: rounds to inf
-  if (x >= 0x38800000) {                      // normal in f16; the carry may bump the exponent
+  // From 65520, half-way above the largest half (65504), the nearest even is inf.
+  if (x >= 0x477ff000) return sign | 0x7c00;
+  if (x >= 0x38800000) {  // normal in f16; the rounding carry may bump the exponent
     const uint32_t r = x - (112u << 23);
     return sign | uint16_t((r + 0xfff + ((r >> 13) & 1)) >> 13);
   }
@@ -135,7 +135,8 @@ SafeTensorsReader::Entry parse_entry(const std::string& path, const std::string&
   if (!dt.is_string()) fail(where, ": dtype is not a string");
   const std::string d = dt.get<std::string>();
   if (!parse_dtype(d, e.dtype)) {
-    if (kOtherDtypes.count(d)) fail(path, ": unsupported dtype ", d, " for tensor ", quoted(name), " (vitqk reads F32, F16, BF16, F64)");
+    if (kOtherDtypes.count(d))
+      fail(path, ": unsupported dtype ", d, " for tensor ", quoted(name), " (vitqk reads F32, F16, BF16, F64)");
     fail(path, ": unknown dtype ", quoted(d), " for tensor ", quoted(name));
   }
 
@@ -161,8 +162,8 @@ SafeTensorsReader::Entry parse_entry(const std::string& path, const std::string&
   e.end = off[1].get<uint64_t>();
   if (e.begin > e.end) fail(where, ": data_offsets ", off.dump(), " end before they begin");
   if (e.end - e.begin != bytes)
-    fail(where, ": data_offsets ", off.dump(), " span ", e.end - e.begin, " bytes but shape ", shape.dump(), " of ",
-         d, " needs ", bytes);
+    fail(where, ": data_offsets ", off.dump(), " span ", e.end - e.begin, " bytes but shape ", shape.dump(), " of ", d,
+         " needs ", bytes);
   return e;
 }
 
@@ -216,7 +217,8 @@ SafeTensorsReader::SafeTensorsReader(std::string path) : path_(std::move(path)) 
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = n << 8 | le[i];
     if (n > kMaxHeader) fail(path_, ": header size ", n, " is too large (limit ", kMaxHeader, " bytes)");
-    if (n > file_size - 8) fail(path_, ": header size ", n, " runs past the end of the file (", file_size, " bytes): truncated?");
+    if (n > file_size - 8)
+      fail(path_, ": header size ", n, " runs past the end of the file (", file_size, " bytes): truncated?");
 
     std::string text(n, '\0');
     read_exact(fd_, path_, text.data(), n, 8);
@@ -235,7 +237,8 @@ SafeTensorsReader::SafeTensorsReader(std::string path) : path_(std::move(path)) 
       }
       if (!value.is_object()) fail(path_, ": __metadata__ is not a JSON object");
       for (const auto& [k, v] : value.items()) {
-        if (!v.is_string()) fail(path_, ": __metadata__ must map strings to strings, but ", quoted(k), " is ", v.type_name());
+        if (!v.is_string())
+          fail(path_, ": __metadata__ must map strings to strings, but ", quoted(k), " is ", v.type_name());
         metadata_[k] = v.get<std::string>();
       }
     }
@@ -343,7 +346,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorView>& t
     }
     for (uint64_t done = 0; done < numels[k];) {
       const size_t n = size_t(std::min<uint64_t>(buf.size(), numels[k] - done));
-      for (size_t i = 0; i < n; ++i) buf[i] = dtype == DType::F16 ? f32_to_f16(src[done + i]) : f32_to_bf16(src[done + i]);
+      for (size_t i = 0; i < n; ++i)
+        buf[i] = dtype == DType::F16 ? f32_to_f16(src[done + i]) : f32_to_bf16(src[done + i]);
       f.write(buf.data(), n * 2);
       done += n;
     }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 
 #include "core/error.h"
@@ -25,9 +26,7 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
-void spit(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void spit(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 class AtomicFileTest : public ::testing::Test {
  protected:
@@ -137,9 +136,33 @@ TEST_F(AtomicFileTest, CommitTwiceAndWriteAfterCommitThrow) {
   AtomicFile f(path);
   f.write("a", 1);
   f.commit();
-  EXPECT_THROW(f.commit(), Error);
-  EXPECT_THROW(f.write("b", 1), Error);
+  try {
+    f.commit();
+    ADD_FAILURE() << "second commit accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": commit called twice");
+  }
+  try {
+    f.write("b", 1);
+    ADD_FAILURE() << "write after commit accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": write after commit");
+  }
   EXPECT_EQ(slurp(path), "a");
+}
+
+TEST_F(AtomicFileTest, CommittedWriterLeavesTheNextWritersTemporaryAlone) {
+  // Same process, same target, so the same temporary name: the first writer, committed,
+  // must not remove the second's temporary when it goes out of scope.
+  const std::string path = at("out.txt");
+  auto first = std::make_unique<AtomicFile>(path);
+  first->write("1", 1);
+  first->commit();
+  AtomicFile second(path);
+  second.write("2", 1);
+  first.reset();
+  second.commit();
+  EXPECT_EQ(slurp(path), "2");
 }
 
 TEST_F(AtomicFileTest, WriteFileAtomicRoundTripsBinaryAndEmpty) {
@@ -149,6 +172,14 @@ TEST_F(AtomicFileTest, WriteFileAtomicRoundTripsBinaryAndEmpty) {
   write_file_atomic(at("empty"), "");
   EXPECT_TRUE(fs::exists(at("empty")));
   EXPECT_EQ(fs::file_size(at("empty")), 0u);
+}
+
+// A bare file name has no parent directory in its path: the directory to sync is ".".
+TEST_F(AtomicFileTest, BareFileNameCommitsInCurrentDirectory) {
+  // In a child, so the change of directory does not leak into other tests.
+  EXPECT_EXIT((void(::chdir(dir_.c_str())), write_file_atomic("bare.txt", "x"), std::_Exit(0)),
+              ::testing::ExitedWithCode(0), "");
+  EXPECT_EQ(slurp(at("bare.txt")), "x");
 }
 
 TEST_F(AtomicFileTest, LargeWriteIsComplete) {

@@ -205,9 +205,9 @@ TEST_F(SafeTensorsTest, LargeTensorsSpanSeveralChunks) {
   for (size_t i = 0; i < n; ++i) dv[i] = double(i) * 0.25;
   std::string data(n * 8, '\0');
   std::memcpy(data.data(), dv.data(), data.size());
-  const std::string path = craft(file_bytes(
-      R"({"d":{"dtype":"F64","shape":[)" + std::to_string(n) + R"(],"data_offsets":[0,)" + std::to_string(n * 8) + "]}}",
-      data));
+  const std::string path = craft(file_bytes(R"({"d":{"dtype":"F64","shape":[)" + std::to_string(n) +
+                                                R"(],"data_offsets":[0,)" + std::to_string(n * 8) + "]}}",
+                                            data));
   const SafeTensorsReader r(path);
   const auto got = r.read(r.entries()[0]);
   for (size_t i = 0; i < n; i += 997) EXPECT_EQ(got[i], float(dv[i])) << i;
@@ -275,21 +275,21 @@ TEST_F(SafeTensorsTest, EncodesF16RoundToNearestEven) {
       {1.0f, 0x3c00},
       {-2.0f, 0xc000},
       {0.1f, 0x2e66},
-      {1.0f + 0x1p-11f, 0x3c00},        // tie between 0x3c00 and 0x3c01: even
-      {1.0f + 3 * 0x1p-11f, 0x3c02},    // tie between 0x3c01 and 0x3c02: even
+      {1.0f + 0x1p-11f, 0x3c00},             // tie between 0x3c00 and 0x3c01: even
+      {1.0f + 3 * 0x1p-11f, 0x3c02},         // tie between 0x3c01 and 0x3c02: even
       {1.0f + 0x1p-11f + 0x1p-20f, 0x3c01},  // just above the tie
       {65504.0f, 0x7bff},
-      {65519.0f, 0x7bff},               // below the half-way point to 65536
-      {65520.0f, 0x7c00},               // half-way: rounds to even, which is inf
+      {65519.0f, 0x7bff},  // below the half-way point to 65536
+      {65520.0f, 0x7c00},  // half-way: rounds to even, which is inf
       {1e10f, 0x7c00},
       {-1e10f, 0xfc00},
-      {0x1p-14f, 0x0400},               // smallest normal
-      {0x1p-24f, 0x0001},               // smallest subnormal
-      {0x1p-25f, 0x0000},               // tie between 0 and 1: even (0)
-      {0x1p-25f + 0x1p-35f, 0x0001},    // just above it
-      {3 * 0x1p-25f, 0x0002},           // tie between 1 and 2: even (2)
-      {5 * 0x1p-25f, 0x0002},           // tie between 2 and 3: even (2)
-      {2047 * 0x1p-25f, 0x0400},        // tie between largest subnormal and smallest normal
+      {0x1p-14f, 0x0400},             // smallest normal
+      {0x1p-24f, 0x0001},             // smallest subnormal
+      {0x1p-25f, 0x0000},             // tie between 0 and 1: even (0)
+      {0x1p-25f + 0x1p-35f, 0x0001},  // just above it
+      {3 * 0x1p-25f, 0x0002},         // tie between 1 and 2: even (2)
+      {5 * 0x1p-25f, 0x0002},         // tie between 2 and 3: even (2)
+      {2047 * 0x1p-25f, 0x0400},      // tie between largest subnormal and smallest normal
       {1e-30f, 0x0000},
       {-1e-30f, 0x8000},
       {from_bits(0x00000001), 0x0000},  // f32 subnormal
@@ -310,13 +310,16 @@ TEST_F(SafeTensorsTest, EncodesF16RoundToNearestEven) {
 
 TEST_F(SafeTensorsTest, EncodesBF16RoundToNearestEven) {
   const std::vector<std::pair<uint32_t, uint16_t>> cases = {
-      {0x00000000, 0x0000}, {0x80000000, 0x8000}, {0x3f800000, 0x3f80},
+      {0x00000000, 0x0000},  // +0
+      {0x80000000, 0x8000},  // -0
+      {0x3f800000, 0x3f80},  // 1
       {0x3f808000, 0x3f80},  // tie: even stays
       {0x3f818000, 0x3f82},  // tie: odd rounds up
       {0x3f808001, 0x3f81},  // just above the tie
       {0x3f807fff, 0x3f80},  // just below
       {0x7f7fffff, 0x7f80},  // largest float rounds to inf
-      {0x7f800000, 0x7f80}, {0xff800000, 0xff80},
+      {0x7f800000, 0x7f80},  // +inf
+      {0xff800000, 0xff80},  // -inf
       {0x7fc00000, 0x7fc0},  // quiet nan
       {0x7f800001, 0x7fc0},  // signalling nan whose payload would round away: still a nan
       {0x00000001, 0x0000},  // tiny subnormal
@@ -339,10 +342,9 @@ TEST_F(SafeTensorsTest, F16EncodeDecodeIsIdentityOnEveryHalf) {
     if ((h & 0x7c00) != 0x7c00) all.push_back(uint16_t(h));
   std::string data(all.size() * 2, '\0');
   std::memcpy(data.data(), all.data(), data.size());
-  const std::string src = craft(file_bytes(
-      R"({"h":{"dtype":"F16","shape":[)" + std::to_string(all.size()) + R"(],"data_offsets":[0,)" +
-          std::to_string(data.size()) + "]}}",
-      data));
+  const std::string src = craft(file_bytes(R"({"h":{"dtype":"F16","shape":[)" + std::to_string(all.size()) +
+                                               R"(],"data_offsets":[0,)" + std::to_string(data.size()) + "]}}",
+                                           data));
   const SafeTensorsReader r(src);
   const auto f = r.read(r.entries()[0]);
   const std::string out = at("again.safetensors");
@@ -393,10 +395,10 @@ TEST_F(SafeTensorsTest, RejectsHeaderThatIsNotJson) {
   expect_header_rejected("{\"a\": ", "", {"not valid JSON"});
   expect_header_rejected("{not json}", "", {"not valid JSON"});
   expect_header_rejected(std::string("{}\0\0\0\0\0\0", 8), "", {"not valid JSON"});  // NUL padding
-  expect_header_rejected(std::string("{}\0,\"x\":5}", 9), "", {"not valid JSON"});    // hidden after a NUL
-  expect_header_rejected("{\"\xff\xfe\":1}", "", {"not valid JSON"});                      // invalid UTF-8
-  expect_header_rejected("{\"\xc0\xaf\":1}", "", {"not valid JSON"});                      // overlong UTF-8
-  expect_header_rejected("{\"\xed\xa0\x80\":1}", "", {"not valid JSON"});                  // UTF-8 surrogate
+  expect_header_rejected(std::string("{}\0,\"x\":5}", 9), "", {"not valid JSON"});   // hidden after a NUL
+  expect_header_rejected("{\"\xff\xfe\":1}", "", {"not valid JSON"});                // invalid UTF-8
+  expect_header_rejected("{\"\xc0\xaf\":1}", "", {"not valid JSON"});                // overlong UTF-8
+  expect_header_rejected("{\"\xed\xa0\x80\":1}", "", {"not valid JSON"});            // UTF-8 surrogate
   expect_header_rejected("", "", {"JSON object"});
 }
 
@@ -404,7 +406,7 @@ TEST_F(SafeTensorsTest, RejectsJsonThatIsNotAnObject) {
   expect_header_rejected("[1,2]", "", {"not a JSON object"});
   expect_header_rejected("\"str\"", "", {"not a JSON object"});
   expect_header_rejected("42", "", {"not a JSON object"});
-  expect_header_rejected(" {}", "", {"not a JSON object"});        // reference demands '{' first
+  expect_header_rejected(" {}", "", {"not a JSON object"});             // reference demands '{' first
   expect_header_rejected("\xef\xbb\xbf{}", "", {"not a JSON object"});  // byte-order mark
 }
 
@@ -460,23 +462,25 @@ TEST_F(SafeTensorsTest, RejectsBadShapes) {
 
 TEST_F(SafeTensorsTest, HostileShapeIsRefusedWithoutAllocating) {
   // Claims a terabyte; the file holds 8 bytes. Must fail on the size check, not on memory.
-  expect_header_rejected(R"({"w":{"dtype":"F32","shape":[250000000000],"data_offsets":[0,1000000000000]}})",
-                         kTwoFloats, {"truncated", "\"w\""});
+  expect_header_rejected(R"({"w":{"dtype":"F32","shape":[250000000000],"data_offsets":[0,1000000000000]}})", kTwoFloats,
+                         {"truncated", "\"w\""});
 }
 
 TEST_F(SafeTensorsTest, RejectsBadOffsets) {
   const std::string four = kTwoFloats.substr(0, 4);
   auto two = [](const std::string& a, const std::string& b) {
-    return R"({"a":{"dtype":"F32","shape":[2],"data_offsets":)" + a + R"(},"b":{"dtype":"F32","shape":[2],"data_offsets":)" +
-           b + "}}";
+    return R"({"a":{"dtype":"F32","shape":[2],"data_offsets":)" + a +
+           R"(},"b":{"dtype":"F32","shape":[2],"data_offsets":)" + b + "}}";
   };
   const std::string data16 = kTwoFloats + kTwoFloats, data20 = data16 + four;
   // end before begin
-  expect_header_rejected(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", kTwoFloats, {"\"a\"", "end before"});
+  expect_header_rejected(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", kTwoFloats,
+                         {"\"a\"", "end before"});
   // out of range: past the end of the data, or far beyond it
   expect_header_rejected(two("[0,8]", "[8,16]"), kTwoFloats, {"\"b\"", "truncated"});
-  expect_header_rejected(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[18446744073709551600,18446744073709551608]}})",
-                         kTwoFloats, {"gap"});
+  expect_header_rejected(
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[18446744073709551600,18446744073709551608]}})", kTwoFloats,
+      {"gap"});
   // overlap
   expect_header_rejected(two("[0,8]", "[4,12]"), data16.substr(0, 12), {"overlap", "\"a\"", "\"b\""});
   expect_header_rejected(two("[0,8]", "[0,8]"), kTwoFloats, {"overlap"});
@@ -509,7 +513,8 @@ TEST_F(SafeTensorsTest, RejectsMetadataThatIsNotStringToString) {
 }
 
 TEST_F(SafeTensorsTest, HostileNamesKeepTheMessageOnOneLine) {
-  expect_header_rejected("{\"bad\\nname\":{\"dtype\":\"X\",\"shape\":[1],\"data_offsets\":[0,4]}}", "", {"unknown dtype"});
+  expect_header_rejected("{\"bad\\nname\":{\"dtype\":\"X\",\"shape\":[1],\"data_offsets\":[0,4]}}", "",
+                         {"unknown dtype"});
 }
 
 TEST_F(SafeTensorsTest, RejectsMissingFileAndDirectory) {
