@@ -36,5 +36,6 @@ void add_merge(CLI::App& root);
 void add_unmerge(CLI::App& root);
 void add_train(CLI::App& root);
 void add_eval(CLI::App& root);
+void add_bench(CLI::App& root);
 
 }  // namespace vitqk::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   vitqk::cli::add_unmerge(app);
   vitqk::cli::add_train(app);
   vitqk::cli::add_eval(app);
+  vitqk::cli::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
