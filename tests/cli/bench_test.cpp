@@ -2,8 +2,10 @@
 // with one line. No timing assertion beyond "positive": the machines differ.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -19,14 +21,18 @@ struct Result {
 
 Result run_bench(const std::string& args) {
   const std::string dir = ::testing::TempDir();
-  const std::string out = dir + "/vitqk_bench_out.txt", err = dir + "/vitqk_bench_err.txt";
+  // ctest runs tests in parallel processes: each needs its own capture files.
+  const std::string tag = std::to_string(getpid());
+  const std::string out = dir + "/vitqk_bench_out." + tag, err = dir + "/vitqk_bench_err." + tag;
   const std::string cmd = std::string(VITQK_BINARY) + " bench " + args + " > " + out + " 2> " + err;
   const int rc = std::system(cmd.c_str());
   auto slurp = [](const std::string& p) {
     std::ifstream f(p);
     return std::string(std::istreambuf_iterator<char>(f), {});
   };
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc), slurp(out), slurp(err)};
+  Result r{WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc), slurp(out), slurp(err)};
+  std::remove(out.c_str()), std::remove(err.c_str());
+  return r;
 }
 
 TEST(Bench, PresetJson) {
