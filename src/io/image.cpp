@@ -28,7 +28,6 @@
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
 #define STBI_ONLY_PNM
-#define STBI_MAX_DIMENSIONS 16384  // a second line of defence behind the checks below
 #include <stb_image.h>
 #pragma GCC diagnostic pop
 
@@ -39,7 +38,7 @@ namespace {
 constexpr size_t kMaxFileBytes = size_t(256) << 20;
 constexpr const char* kTooLarge = ": file larger than 256 MiB, refusing to decode it";
 constexpr int kMaxSide = 16384;
-constexpr long kMaxPixels = 1L << 28;
+constexpr long kMaxPixels = 2L * 89478485;  // where PIL raises DecompressionBombError
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
@@ -109,7 +108,8 @@ struct Taps {
     for (int x = 0; x < n; ++x) ww += w[x] = filter((x + xmin - center + 0.5) * ss);
     for (int x = 0; x < n; ++x) {
       const double v = ww != 0.0 ? w[x] / ww : w[x];
-      t.k[size_t(xx) * t.ksize + x] = int32_t(v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
+      const double fixed = v * (1 << kPrecisionBits);
+      t.k[size_t(xx) * t.ksize + x] = int32_t(v < 0 ? -0.5 + fixed : 0.5 + fixed);
     }
     t.first[xx] = xmin;
     t.count[xx] = n;
@@ -182,18 +182,91 @@ std::array<int, 2> resized_size(const Image& img, const Preprocess& pre) {
   return img.width <= img.height ? std::array{pre.resize, new_long} : std::array{new_long, pre.resize};
 }
 
+// stb_image reads zeros past the end of its input, so a truncated BMP or GIF decodes without
+// complaint (PIL refuses it). Fed through callbacks, it shows when it wants bytes that are not there.
+struct Source {
+  const uint8_t* data;
+  size_t size, pos = 0;
+  bool overrun = false;
+};
+
+int source_read(void* user, char* out, int n) {
+  Source& s = *static_cast<Source*>(user);
+  const size_t k = std::min(size_t(n), s.size - s.pos);
+  if (k == 0 && n > 0) s.overrun = true;
+  std::memcpy(out, s.data + s.pos, k);
+  s.pos += k;
+  return int(k);
+}
+
+void source_skip(void* user, int n) {
+  Source& s = *static_cast<Source*>(user);
+  s.pos = n < 0 ? s.pos - std::min(size_t(-long(n)), s.pos) : std::min(s.size, s.pos + size_t(n));
+}
+
+int source_eof(void* user) {
+  const Source& s = *static_cast<const Source*>(user);
+  return s.pos >= s.size;
+}
+
+// Debian's stb_image (2.27) trusts the symbol counts of JPEG Huffman tables and writes past
+// its tables when they add up to more than 256 (stb 2.28 checks). Find every DHT segment stb
+// could read - in the headers or between the scans of progressive files - and check them first.
+bool jpeg_huffman_tables_ok(const uint8_t* d, size_t n) {
+  if (n < 2 || d[0] != 0xFF || d[1] != 0xD8) return true;  // not a JPEG
+  size_t i = 2;
+  while (i + 1 < n) {
+    const uint8_t m = d[i + 1];
+    // Outside a marker: entropy-coded data, a stuffed zero, a restart marker or fill bytes.
+    if (d[i] != 0xFF || m == 0x00 || m == 0xFF || (m >= 0xD0 && m <= 0xD7)) {
+      ++i;
+      continue;
+    }
+    if (m == 0xD9) break;  // end of image: stb reads no further
+    if (m == 0xD8 || m == 0x01) {  // markers without a length
+      i += 2;
+      continue;
+    }
+    if (i + 3 >= n) break;
+    const size_t end = i + 2 + (size_t(d[i + 2]) << 8 | d[i + 3]);
+    for (size_t t = i + 4; m == 0xC4 && t < end;) {  // DHT: tables of class/id, 16 counts, symbols
+      size_t symbols = 0;
+      for (size_t k = t + 1; k < t + 17 && k < n; ++k) symbols += d[k];
+      if (symbols > 256) return false;
+      t += 17 + symbols;
+    }
+    i = end;
+  }
+  return true;
+}
+
+// Why stb_image failed. It keeps the reason of its last failure, including those of format
+// probes that came to nothing, and some decoders fail without giving one: so the reason is
+// cleared before each call, and may then be missing.
+std::string stb_reason() {
+  const char* r = stbi_failure_reason();
+  return r && *r ? r : "no reason given";
+}
+
 }  // namespace
 
 Image decode_image(const uint8_t* data, size_t size, int channels, const std::string& name) {
   if (channels != 1 && channels != 3) fail(name, ": cannot load an image as ", channels, " channels (1 or 3)");
   if (size == 0) fail(name, ": empty file");
   if (size > kMaxFileBytes) fail(name, kTooLarge);
+  if (!jpeg_huffman_tables_ok(data, size)) fail(name, ": corrupt JPEG (bad Huffman table)");
   int w = 0, h = 0, n = 0;
-  if (!stbi_info_from_memory(data, int(size), &w, &h, &n)) fail(name, ": not an image (", stbi_failure_reason(), ")");
+  stbi__g_failure_reason = nullptr;
+  if (!stbi_info_from_memory(data, int(size), &w, &h, &n)) fail(name, ": not an image (", stb_reason(), ")");
   if (w <= 0 || h <= 0 || w > kMaxSide || h > kMaxSide || long(w) * h > kMaxPixels)
-    fail(name, ": image dimensions ", w, "x", h, " are out of range (at most ", kMaxSide, " per side, 2^28 pixels)");
-  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(data, int(size), &w, &h, &n, 0), &stbi_image_free);
-  if (!px) fail(name, ": cannot decode (", stbi_failure_reason(), ")");
+    fail(name, ": image dimensions ", w, "x", h, " are out of range (at most ", kMaxSide, " per side, ", kMaxPixels,
+         " pixels)");
+  const stbi_io_callbacks io{source_read, source_skip, source_eof};
+  Source src{data, size};
+  stbi__g_failure_reason = nullptr;
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_callbacks(&io, &src, &w, &h, &n, 0), &stbi_image_free);
+  if (src.overrun) fail(name, ": truncated image");
+  if (!px) fail(name, ": corrupt image (", stb_reason(), ")");
 
   // n: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA. Alpha is dropped as PIL's convert() drops it.
   Image img{w, h, channels, std::vector<uint8_t>(size_t(w) * h * channels)};
@@ -215,6 +288,10 @@ Image load_image(const std::string& path, int channels) {
 Image resize(const Image& img, int width, int height, Interp interp) {
   if (width < 1 || height < 1 || img.width < 1 || img.height < 1)
     fail("resize: cannot resize ", img.width, "x", img.height, " to ", width, "x", height);
+  // A thin image resized by its short side could otherwise ask for gigabytes.
+  if (long(width) * height > kMaxPixels)
+    fail("resize: ", width, "x", height, " is more than ", kMaxPixels, " pixels (from ", img.width, "x", img.height,
+         ")");
   if (interp == Interp::Nearest) return resize_nearest(img, width, height);
   // Horizontal first, then vertical, each only when that side changes, as ImagingResampleInner.
   Image out = width != img.width ? resample_pass(img, width, interp, true) : img;

@@ -1,6 +1,7 @@
 // Images against PIL 9.4 + torchvision 0.14: the references in tests/fixtures/images come from
 // tools/gen_image_fixtures.py. Preprocessing must match bit for bit; decoding too, except
-// JPEG, where stb_image and libjpeg-turbo may round the inverse DCT differently.
+// JPEG, where stb_image and libjpeg-turbo (PIL) round their inverse DCT, chroma upsampling and
+// colour conversion differently.
 #include "io/image.h"
 
 #include <gtest/gtest.h>
@@ -21,8 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Largest |stb - PIL| allowed for a JPEG pixel; measured 1 on field_256x192.jpg.
-constexpr int kJpegPixelTolerance = 2;
+// Largest |stb_image - libjpeg-turbo| allowed for a JPEG pixel value. Measured on
+// field_256x192.jpg: 3 in RGB (colour conversion and chroma upsampling round differently), 1 in L.
+constexpr int kJpegPixelTolerance = 4;
 
 std::string fixture(const std::string& name) { return std::string(VITQK_FIXTURES) + "/images/" + name; }
 
@@ -156,7 +158,8 @@ TEST(ImagePreprocess, MatchesTorchvisionBitForBit) {
 }
 
 // From the file: exact for lossless formats; for JPEG the decode difference passes through
-// resampling (which cannot amplify it) and normalisation (which scales it by 1 / (255 std)).
+// resampling (weighted means, though bicubic's negative lobes can enlarge it a little) and
+// normalisation (which scales it by 1 / (255 std)). Measured: at most 3 pixel levels.
 TEST(ImagePreprocess, WholePipelineFromFile) {
   for (const Case& k : cases()) {
     SCOPED_TRACE(k.name);
@@ -213,6 +216,9 @@ TEST(ImagePreprocess, OutputSizes) {
   EXPECT_EQ(preprocess_side(img, p), 7);
   p.resize = 0;
   EXPECT_EQ(preprocess_size(img, p), (std::array{300, 200}));
+  // A 16384x1 image resized by its short side to 256 would be 4194304x256: refused.
+  const Image thin{16384, 1, 1, std::vector<uint8_t>(16384)};
+  EXPECT_THROW(resize(thin, 16384 * 256, 256, Interp::Bilinear), Error);
 }
 
 TEST(ImageInterp, NamesRoundTrip) {
@@ -280,14 +286,25 @@ TEST_F(ImageErrors, AbsurdDimensions) {
   // PNG IHDR: width at 16, height at 20. BMP: width at 18, height at 22.
   expect_refused(file("wide.png", patched(png, 16, 100000, 4, true)), "out of range");
   expect_refused(file("huge.png", patched(patched(png, 16, 16384, 4, true), 20, 16385, 4, true)), "out of range");
-  expect_refused(file("many.png", patched(patched(png, 16, 16384, 4, true), 20, 16384 * 2, 4, true)), "out of range");
-  expect_refused(file("huge.bmp", patched(patched(bmp, 18, 60000, 4, false), 22, 60000, 4, false)), "");
+  expect_refused(file("many.png", patched(patched(png, 16, 16384, 4, true), 20, 16384, 4, true)), "out of range");
+  expect_refused(file("huge.bmp", patched(patched(bmp, 18, 60000, 4, false), 22, 60000, 4, false)), "out of range");
+  const std::vector<char> gif = read_bytes(fixture("tiny_21x30.gif"));  // logical screen at 6
+  expect_refused(file("huge.gif", patched(patched(gif, 6, 65535, 2, false), 8, 65535, 2, false)), "out of range");
   // JPEG: the SOF0 marker (FF C0) holds height and width after length and precision.
   std::vector<char> jpg = read_bytes(fixture("field_256x192.jpg"));
   const auto sof = std::search(jpg.begin(), jpg.end(), "\xFF\xC0", "\xFF\xC0" + 2) - jpg.begin();
   ASSERT_LT(size_t(sof), jpg.size());
   expect_refused(file("huge.jpg", patched(patched(jpg, sof + 5, 65000, 2, true), sof + 7, 65000, 2, true)),
                  "out of range");
+}
+
+// Debian's stb_image 2.27 would write past its Huffman tables here (ASan sees it).
+TEST_F(ImageErrors, JpegHuffmanTableOverflow) {
+  std::vector<char> jpg = read_bytes(fixture("field_256x192.jpg"));
+  const auto dht = std::search(jpg.begin(), jpg.end(), "\xFF\xC4", "\xFF\xC4" + 2) - jpg.begin();
+  ASSERT_LT(size_t(dht), jpg.size());
+  std::fill_n(jpg.begin() + dht + 5, 16, char(0xFF));  // 16 code lengths of 255 symbols each
+  expect_refused(file("dht.jpg", jpg), "bad Huffman table");
 }
 
 TEST_F(ImageErrors, TooLargeFileAndBadChannels) {
