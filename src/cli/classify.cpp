@@ -76,9 +76,9 @@ void add_classify(CLI::App& root) {
     std::vector<float> pixels(in * images.size());
     for (size_t i = 0; i < images.size(); ++i) {
       const io::Image img = io::load_image(images[i], c.in_chans);
-      const int side = io::preprocess_side(img, pre);
-      if (side != c.image_size)
-        fail(images[i], ": preprocessing gives ", side, "x", side, " pixels, the model takes ", c.image_size, "x",
+      const auto [w, h] = io::preprocess_size(img, pre);
+      if (w != c.image_size || h != c.image_size)
+        fail(images[i], ": preprocessing gives ", w, "x", h, " pixels, the model takes ", c.image_size, "x",
              c.image_size, " (set --resize/--crop)");
       io::preprocess(img, pre, pixels.data() + in * i);
     }
