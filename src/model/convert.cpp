@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/gemm.h"
@@ -71,17 +72,24 @@ HeadReport report_for(const std::vector<double>& S, int rank, int layer, int hea
   return {layer, head, pair, rank, numerical, total > 0 ? std::sqrt(tail / total) : 0.0};
 }
 
-// Views of one layer's attention parameters in a model.
-struct AttnParams {
-  float *w_in, *b_in, *w_out, *b_out;
+// Views of one layer's attention parameters: read-only in the source model, writable in
+// the converted one.
+template <typename T>
+struct AttnViews {
+  T *w_in, *b_in, *w_out, *b_out;
   AttentionDims d;
 };
-AttnParams attn_params(ViT& m, int l) {
+using Src = AttnViews<const float>;
+using Dst = AttnViews<float>;
+
+template <typename Model>  // ViT or const ViT
+auto attn_views(Model& m, int l) {
   const BlockOffsets& o = m.layout.blocks[l];
-  return {m.p(o.w_in), m.p(o.b_in), m.p(o.w_out), m.p(o.b_out), attention_dims(m.cfg, l, 1)};
+  using T = std::remove_pointer_t<decltype(m.p(0))>;
+  return AttnViews<T>{m.p(o.w_in), m.p(o.b_in), m.p(o.w_out), m.p(o.b_out), attention_dims(m.cfg, l, 1)};
 }
 
-void merge_qk(const AttnParams& src, const AttnParams& dst) {
+void merge_qk(const Src& src, const Dst& dst) {
   const int D = src.d.D, H = src.d.H, dh = src.d.dh();
   const float s = 1.0f / std::sqrt(float(dh));
   for (int h = 0; h < H; ++h) {
@@ -100,7 +108,7 @@ void merge_qk(const AttnParams& src, const AttnParams& dst) {
   }
 }
 
-void unmerge_qk(const AttnParams& src, const AttnParams& dst, int layer, const UnmergeOptions& o,
+void unmerge_qk(const Src& src, const Dst& dst, int layer, const UnmergeOptions& o,
                 std::vector<HeadReport>* report) {
   const int D = src.d.D, H = src.d.H, dh = src.d.dh();
   const double scale = std::pow(double(dh), 0.25);  // q and k each carry dh^(1/4): q.k/sqrt(dh) is kept
@@ -131,7 +139,7 @@ void unmerge_qk(const AttnParams& src, const AttnParams& dst, int layer, const U
   if (report) report->insert(report->end(), heads.begin(), heads.end());
 }
 
-void merge_ov(const AttnParams& src, const AttnParams& dst) {
+void merge_ov(const Src& src, const Dst& dst) {
   const int D = src.d.D, H = src.d.H, dh = src.d.dh();
   const float* Wv = src.w_in + long(src.d.qk_rows()) * D;
   const float* bv = src.b_in + src.d.qk_rows();
@@ -145,7 +153,7 @@ void merge_ov(const AttnParams& src, const AttnParams& dst) {
   }
 }
 
-void unmerge_ov(const AttnParams& src, const AttnParams& dst, int layer, const UnmergeOptions& o,
+void unmerge_ov(const Src& src, const Dst& dst, int layer, const UnmergeOptions& o,
                 std::vector<HeadReport>* report) {
   const int D = src.d.D, H = src.d.H, dh = src.d.dh();
   float* Wv = dst.w_in + long(dst.d.qk_rows()) * D;
@@ -177,13 +185,13 @@ ViT convert(const ViT& m, const std::vector<Form>& qk, const std::vector<Form>& 
   ViTConfig c = m.cfg;
   c.qk = qk, c.ov = ov;
   ViT out(c);
-  ViT& src = const_cast<ViT&>(m);  // read only: attn_params hands out mutable views
   // Everything outside attention keeps its name.
   for (const auto& p : out.layout.params())
     if (const ParamInfo* q = m.layout.find(p.name); q && q->shape == p.shape)
       std::memcpy(out.p(p.offset), m.p(q->offset), sizeof(float) * p.numel);
   for (int l = 0; l < c.depth; ++l) {
-    const AttnParams s = attn_params(src, l), d = attn_params(out, l);
+    const Src s = attn_views(m, l);
+    const Dst d = attn_views(out, l);
     const int D = c.dim;
     // Query-key pair.
     if (m.cfg.qk[l] == qk[l]) {
