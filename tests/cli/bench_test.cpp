@@ -43,8 +43,11 @@ TEST(Bench, PresetJson) {
   EXPECT_GT(j["images_per_s"].get<double>(), 0);
   EXPECT_GT(j["gflops"].get<double>(), 0);
   EXPECT_GT(j["peak_gflops"].get<double>(), 0);
-  EXPECT_GT(j["peak_fraction"].get<double>(), 0);
-  EXPECT_LT(j["peak_fraction"].get<double>(), 1.5);
+  // No upper bound: it is a ratio of two timings (under sanitizers the peak loop itself is
+  // slowed, so the ratio exceeds one), and timings stay out of pass/fail tests. What must
+  // hold is the arithmetic: fraction = achieved / peak.
+  EXPECT_NEAR(j["peak_fraction"].get<double>(), j["gflops"].get<double>() / j["peak_gflops"].get<double>(),
+              1e-6 * j["peak_fraction"].get<double>() + 1e-9);
   EXPECT_GT(j["peak_rss_mib"].get<double>(), 0);
   EXPECT_FALSE(j["machine"]["cpu"].get<std::string>().empty());
   EXPECT_GE(j["threads"].get<int>(), 1);
