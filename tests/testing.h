@@ -1,6 +1,8 @@
 #pragma once
 // Helpers shared by the tests: fixture paths, random models with non-zero biases.
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "core/rng.h"
@@ -9,6 +11,12 @@
 namespace vitqk::testing {
 
 inline std::string fixture(const std::string& rel) { return std::string(VITQK_FIXTURES) + "/" + rel; }
+
+// The whole file as bytes ("" if it cannot be read).
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 // Every parameter random and non-zero, scaled so activations stay of order one and
 // attention is far from uniform: the cases where a wrong bias fold or layout shows.

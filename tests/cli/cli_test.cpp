@@ -31,11 +31,7 @@ Result run(const std::string& args) {
   const std::string out = dir + "/vitqk_cli_out." + tag, err = dir + "/vitqk_cli_err." + tag;
   const std::string cmd = std::string(VITQK_BINARY) + " " + args + " > " + out + " 2> " + err;
   const int rc = std::system(cmd.c_str());
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc), slurp(out), slurp(err)};
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc), testing::slurp(out), testing::slurp(err)};
 }
 
 class Cli : public ::testing::Test {
@@ -144,8 +140,7 @@ TEST_F(Cli, InfoJsonHasTheThreeForms) {
 
 TEST_F(Cli, BadModelFilesAreRefused) {
   const std::string good = model(), x = pixels(1, 3, 16), y = dir + "/y.safetensors";
-  std::ifstream f(good, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(f)), {});
+  const std::string bytes = testing::slurp(good);
   auto variant = [&](const std::string& name, const std::string& content) {
     const std::string p = dir + "/" + name;
     std::ofstream(p, std::ios::binary) << content;

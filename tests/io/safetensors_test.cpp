@@ -14,18 +14,14 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "testing.h"
 
 namespace vitqk::io {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::slurp;
 
 std::string le64(uint64_t n) {
   std::string s(8, '\0');

@@ -12,16 +12,14 @@
 #include <thread>
 
 #include "io/safetensors.h"
+#include "testing.h"
 
 namespace vitqk {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using testing::slurp;
 
 class Resume : public ::testing::Test {
  protected:
