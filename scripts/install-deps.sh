@@ -6,7 +6,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libopenblas-openmp-dev          # GEMM + LAPACK (SVD), OpenMP threading
+  libdnnl-dev                     # oneDNN: GEMM (OpenMP threading)
+  libopenblas-openmp-dev          # LAPACK (SVD), OpenMP threading
   libstb-dev                      # image decoding
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev

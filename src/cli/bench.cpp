@@ -86,7 +86,7 @@ ViT bench_model(const ModelBench& o) {
 }
 
 void run_model_bench(const ModelBench& o, bool json) {
-  const ViT m = bench_model(o);
+  const PackedViT m(bench_model(o), Precision::F32);
   const ViTConfig& c = m.cfg;
   const CpuInfo cpu = cpu_info();
   const Peak peak = measure_peak(max_threads());
@@ -166,9 +166,9 @@ struct AttentionLayer {
   }
   void run() {
     const int n = d.n, D = d.D;
-    linear_forward(P.data(), x.data(), w_in.data(), b_in.data(), n, D, d.in_rows());
+    linear_forward(P.data(), x.data(), {w_in.data(), nullptr, b_in.data(), d.in_rows(), D}, n);
     attention_forward(d, P.data(), x.data(), att.data(), heads.data());
-    linear_forward(y.data(), heads.data(), w_out.data(), b_out.data(), n, d.out_cols(), D);
+    linear_forward(y.data(), heads.data(), {w_out.data(), nullptr, b_out.data(), D, d.out_cols()}, n);
   }
 };
 

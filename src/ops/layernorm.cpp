@@ -5,10 +5,11 @@
 namespace vitqk {
 
 void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w, const float* b,
-                       int N, int C, float eps) {
+                       int N, int C, float eps, long x_stride) {
+  if (x_stride == 0) x_stride = C;
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
-    const float* xi = x + (long)i * C;
+    const float* xi = x + i * x_stride;
     float* yi = y + (long)i * C;
     // Two passes in double: the variance of centred values, so large means cost no precision.
     double s = 0;

@@ -21,10 +21,10 @@ void im2col(const PatchDims& d, const float* pixels, float* cols) {
   }
 }
 
-void patch_embed_forward(const PatchDims& d, const float* pixels, const float* w, const float* bias,
-                         const float* cls, const float* pos, float* cols, float* patch_out, float* x) {
+void patch_embed_forward(const PatchDims& d, const float* pixels, const LinearWeights& proj, const float* cls,
+                         const float* pos, float* cols, float* patch_out, float* x) {
   im2col(d, pixels, cols);
-  linear_forward(patch_out, cols, w, bias, d.B * d.patches(), d.patch_dim(), d.D);
+  linear_forward(patch_out, cols, proj, d.B * d.patches());
   const int n = 1 + d.patches(), D = d.D;
 #pragma omp parallel for schedule(static)
   for (int bt = 0; bt < d.B * n; ++bt) {
