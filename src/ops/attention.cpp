@@ -73,7 +73,9 @@ void attention_backward(const AttentionDims& d, const float* P, const float* x, 
         float* g = dA + (long)i * n;
         const float* a = A + (long)i * n;
         float dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j < n; ++j) dot += g[j] * a[j];
+#pragma omp simd
         for (int j = 0; j < n; ++j) g[j] = a[j] * (g[j] - dot);
       }
       gemm(false, false, n, d.q_width(), n, d.scale(), dA, n, K, v.ldk, 0.0f, dP + v.q, R);
