@@ -4,8 +4,10 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/threads.h"
 
 int main(int argc, char** argv) {
+  vitqk::sleep_when_idle(argv);
   CLI::App app{"vitqk: Vision Transformers with factorized and merged query-key attention"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "vitqk 0.1");
