@@ -1,5 +1,6 @@
 #include "study/report.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
@@ -25,6 +26,10 @@ std::string sci(double v) {
 }
 std::string millions(double v) { return f(v / 1e6, 2) + "M"; }
 std::string giga(double v) { return f(v / 1e9, 2); }
+
+bool numeric(const std::string& c) {
+  return !c.empty() && (std::isdigit(static_cast<unsigned char>(c[0])) || c[0] == '-' || c[0] == '+');
+}
 
 // One document, two renderings: every call appends to the Markdown and the HTML alike, so
 // the two files cannot disagree.
@@ -62,7 +67,7 @@ class Doc {
     html_ += "</tr></thead><tbody>\n";
     for (const auto& r : rows) {
       html_ += "<tr>";
-      for (const auto& c : r) html_ += "<td>" + svg::escape(c) + "</td>";
+      for (const auto& c : r) html_ += (numeric(c) ? "<td class=\"n\">" : "<td>") + svg::escape(c) + "</td>";
       html_ += "</tr>\n";
     }
     html_ += "</tbody></table>\n";
@@ -78,8 +83,8 @@ class Doc {
            "</title>\n<style>\n"
            "body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}\n"
            "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}\n"
-           "th,td{border:1px solid #bbb;padding:0.25em 0.6em;text-align:right}\n"
-           "th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}\n"
+           "th,td{border:1px solid #bbb;padding:0.25em 0.6em;text-align:left;vertical-align:top}\n"
+           "th{background:#f0f0f0}td.n{text-align:right;white-space:nowrap}\n"
            "figure{margin:1.5em 0;page-break-inside:avoid}figcaption{font-size:0.9em;color:#444}\n"
            "svg{max-width:100%;height:auto}h2{border-bottom:1px solid #ccc;margin-top:2em}\n"
            "@media print{body{max-width:none}h2{page-break-before:auto}}\n"
@@ -105,6 +110,7 @@ void run_info(Doc& d, const json& r) {
 
 void verdict(Doc& d, const json& v) {
   d.heading(2, "Verdict");
+  d.para(v["summary"]);
   std::vector<std::string> items;
   for (const auto& s : v["findings"]) items.push_back(s);
   d.bullets(items);
@@ -236,12 +242,12 @@ void training(Doc& d, const json& t) {
              model["patch_size"].get<int>(), ", width ", model["dim"].get<int>(), ", depth ", model["depth"].get<int>(), ", ",
              model["heads"].get<int>(), " heads) trained on ", t["data"].get<std::string>(),
              t["limit_train"].get<int>() ? cat(" (first ", t["limit_train"].get<int>(), " training images)") : std::string(),
-             " for ", t["epochs"].get<int>(), " epochs, batch ", t["batch"].get<int>(), ", AdamW lr ", t["lr"].get<double>(),
+             " for ", t["epochs"].get<int>(), t["epochs"] == 1 ? " epoch" : " epochs", ", batch ", t["batch"].get<int>(), ", AdamW lr ", t["lr"].get<double>(),
              ", seeds 0 to ", t["seeds"].get<int>() - 1,
              ", in three query-key forms: factorized; merged starting from the product of the same initialisation "
              "(the same function at step 0); merged starting from a random full-rank matrix of the same score variance."));
-  svg::LineChart acc{"Test accuracy per epoch", "epoch", "test accuracy (%)", {}, {}, false, false};
-  svg::LineChart loss{"Test loss per epoch", "epoch", "test cross-entropy", {}, {}, false, false};
+  svg::LineChart acc{"Test accuracy per epoch", "epoch", "test accuracy (%)", {}, {}, false, false, false, true};
+  svg::LineChart loss{"Test loss per epoch", "epoch", "test cross-entropy", {}, {}, false, false, false, true};
   std::vector<std::vector<std::string>> rows;
   int vi = 0;
   for (const auto& v : t["variants"]) {

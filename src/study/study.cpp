@@ -61,7 +61,8 @@ nlohmann::json run_study(const StudyOptions& o) {
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   std::string command = "vitqk study";
   if (o.quick) command += " --quick";
-  command += cat(" --out ", o.out, " --seeds ", o.seeds, " --threads ", max_threads());
+  command += cat(" --out ", o.out, " --seeds ", o.seeds, " --epochs ", o.epochs, " --train-images ", o.limit_train,
+                 " --test-images ", o.limit_test, " --threads ", max_threads());
   r["run"] = {{"command", command},
               {"out", o.out},
               {"quick", o.quick},

@@ -13,7 +13,7 @@ namespace {
 const char* kPalette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"};
 const char* color(const Series& s, size_t i) { return kPalette[(s.color >= 0 ? size_t(s.color) : i) % 8]; }
 
-constexpr double kWidth = 680, kLeft = 70, kTop = 40, kPlotW = 430, kPlotH = 250, kLegendX = kLeft + kPlotW + 20;
+constexpr double kWidth = 800, kLeft = 70, kTop = 40, kPlotW = 430, kPlotH = 250, kLegendX = kLeft + kPlotW + 20;
 
 std::string num(double v) {
   char b[32];
@@ -38,6 +38,7 @@ struct Axis {
     if (log) return (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo));
     return (v - lo) / (hi - lo);
   }
+  bool integer = false;  // ticks only at whole numbers (epochs)
   std::vector<double> ticks() const {
     std::vector<double> t;
     if (log) {
@@ -51,10 +52,10 @@ struct Axis {
       return t;
     }
     const double raw = (hi - lo) / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
-    double step = mag;
+    double step = integer ? std::max(1.0, mag) : mag;
     for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
-      if (m * mag >= raw) {
-        step = m * mag;
+      if (m * mag >= raw && (!integer || m * mag >= 1)) {
+        step = integer ? std::max(1.0, std::round(m * mag)) : m * mag;
         break;
       }
     for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) t.push_back(std::fabs(v) < step * 1e-9 ? 0 : v);
@@ -65,17 +66,17 @@ struct Axis {
 Axis make_axis(std::vector<double> v, bool log, bool from_zero) {
   if (log) v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !(x > 0); }), v.end());
   v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
-  if (v.empty()) return {log ? 0.1 : 0, 1, log};
+  if (v.empty()) return {log ? 0.1 : 0, 1, log, false};
   double lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
   if (log) {
     lo = std::pow(10.0, std::floor(std::log10(lo) * 4) / 4), hi = std::pow(10.0, std::ceil(std::log10(hi) * 4) / 4);
     if (hi <= lo) hi = lo * 10;
-    return {lo, hi, true};
+    return {lo, hi, true, false};
   }
   if (from_zero) lo = std::min(lo, 0.0);
   if (hi == lo) hi = lo + 1;
   const double pad = (hi - lo) * 0.05;
-  return {from_zero && lo >= 0 ? lo : lo - pad, hi + pad, false};
+  return {from_zero && lo >= 0 ? lo : lo - pad, hi + pad, false, false};
 }
 
 std::string frame(const std::string& title, double height, const std::string& body) {
@@ -120,6 +121,8 @@ std::string legend(const std::vector<Series>& series, bool bars) {
     if (!se.in_legend) continue;
     if (bars)
       s += fmt("<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"10\"", kLegendX, y - 9) + " fill=\"" + color(se, i) + "\"/>";
+    else if (!se.line)
+      s += fmt("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\"", kLegendX + 9, y - 4) + " fill=\"" + color(se, i) + "\"/>";
     else
       s += fmt("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"", kLegendX, y - 4, kLegendX + 18, y - 4) +
            " stroke=\"" + color(se, i) + "\" stroke-width=\"2\"" + (se.dashed ? " stroke-dasharray=\"5 3\"" : "") + "/>";
@@ -147,7 +150,9 @@ std::string render(const LineChart& c) {
   std::vector<double> xs, ys;
   for (const Series& s : c.series) xs.insert(xs.end(), s.x.begin(), s.x.end()), ys.insert(ys.end(), s.y.begin(), s.y.end());
   for (const Rule& r : c.rules) (r.vertical ? xs : ys).push_back(r.at);
-  const Axis xa = make_axis(xs, c.log_x, false), ya = make_axis(ys, c.log_y, c.y_from_zero);
+  Axis xa = make_axis(xs, c.log_x, false);
+  const Axis ya = make_axis(ys, c.log_y, c.y_from_zero);
+  xa.integer = c.integer_x;
   const double bottom = kTop + kPlotH;
   auto px = [&](double v) { return kLeft + std::clamp(xa.to_unit(v), 0.0, 1.0) * kPlotW; };
   auto py = [&](double v) { return bottom - std::clamp(ya.to_unit(v), 0.0, 1.0) * kPlotH; };
@@ -191,7 +196,7 @@ std::string render(const BarChart& c) {
   for (const Series& s : c.series) ys.insert(ys.end(), s.y.begin(), s.y.end());
   const Axis ya = make_axis(ys, c.log_y, !c.log_y);
   const double bottom = kTop + kPlotH;
-  std::string body = axes({0, 0, false}, &ya, "", c.y_label);
+  std::string body = axes({0, 0, false, false}, &ya, "", c.y_label);
   const size_t nc = c.categories.size(), ns = std::max<size_t>(1, c.series.size());
   const double group = kPlotW / double(std::max<size_t>(1, nc)), bar = group * 0.8 / double(ns);
   for (size_t k = 0; k < nc; ++k) {

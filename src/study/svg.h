@@ -30,6 +30,7 @@ struct LineChart {
   std::vector<Rule> rules;
   bool log_x = false, log_y = false;
   bool y_from_zero = false;
+  bool integer_x = false;  // x ticks at whole numbers only
 };
 
 struct BarChart {

@@ -58,17 +58,19 @@ json study_verdict(const json& r) {
   const std::string exact = cat("merging query-key (and value-output) and unmerging back changed no logit by more than ",
                                 sci(conv_diff), " (logits up to ", f(conv_logit, 1), "; float32 rounding) and ",
                                 pct(conv_agree, 1), " of predictions agree, biases included");
-  findings.push_back("Same function: yes, for a model born factorized. " + exact + ".");
+  findings.push_back("Same function: yes, for a model born factorized: " + exact + ".");
   claims.push_back(claim("Biases make merging impossible", "no",
                          "The query bias folds into one vector per head and the key bias drops out of the softmax "
                          "exactly: " + exact + "."));
   for (const auto& u : eq["unmerge_trained_merged"]) {
-    findings.push_back(cat("A model trained merged (", u["model"].get<std::string>(), ") is not a factorized model: its heads use up to rank ",
-                           u["largest_numerical_rank"].get<int>(), " of ", u["d_h"].get<int>(), " a factorized head holds; unmerging to rank ",
-                           u["d_h"].get<int>(), " leaves a relative error of ", pct(u["rel_error_mean"].get<double>()),
-                           " on average (worst head ", pct(u["rel_error_max"].get<double>()), "), changes ",
-                           pct(1 - u["prediction_agreement"].get<double>()), " of test predictions and moves test accuracy from ",
-                           pct(u["accuracy_before"].get<double>()), " to ", pct(u["accuracy_after"].get<double>()), "."));
+    findings.push_back(cat("Not the other way: a model trained merged (", u["model"].get<std::string>(),
+                           ") is not a factorized model. Unmerging it to rank d_h = ", u["d_h"].get<int>(),
+                           " per head, the most a factorized head holds, leaves a relative error of ",
+                           pct(u["rel_error_mean"].get<double>()), " on average (worst head ",
+                           pct(u["rel_error_max"].get<double>()), "), changes ",
+                           pct(1 - u["prediction_agreement"].get<double>()),
+                           " of test predictions and moves test accuracy from ", pct(u["accuracy_before"].get<double>()),
+                           " to ", pct(u["accuracy_after"].get<double>()), "."));
   }
 
   // 2. Parameters and compute.
@@ -129,7 +131,7 @@ json study_verdict(const json& r) {
                       " (std ", f(100 * a["std"].get<double>(), 2), " points, ", v["runs"].size(), " seeds, ",
                       f(v["images_per_s"]["mean"].get<double>(), 0), " training images/s)");
   }
-  std::string compare;
+  std::string compare, short_training;
   if (fact) {
     const double fm = (*fact)["final_test_acc"]["mean"], fs = (*fact)["final_test_acc"]["std"];
     for (const auto& v : tr["variants"]) {
@@ -141,9 +143,13 @@ json study_verdict(const json& r) {
                                                            : "better than";
       compare += cat(" ", v["label"].get<std::string>(), ": ", diff >= 0 ? "+" : "", f(100 * diff, 2), " points, ",
                      verdict, " factorized (2 x the larger std = ", f(100 * spread, 2), " points).");
+      short_training += cat(short_training.empty() ? "" : " and ", pct(m, 1), " (", v["label"].get<std::string>(), ", ",
+                            verdict == std::string("within the seed-to-seed spread of") ? "within the seed spread"
+                                                                                         : verdict + std::string(" factorized"),
+                            ")");
     }
   }
-  findings.push_back(cat("Training (", tr["epochs"].get<int>(), " epochs on ", tr["data"].get<std::string>(),
+  findings.push_back(cat("Training (", tr["epochs"].get<int>(), tr["epochs"] == 1 ? " epoch" : " epochs", " on ", tr["data"].get<std::string>(),
                          tr["limit_train"].get<int>() ? cat(", first ", tr["limit_train"].get<int>(), " images") : std::string(),
                          ", same recipe and seeds): final test accuracy ", train_text, ".", compare));
   for (const auto& s : tr["spectra"])
@@ -151,7 +157,23 @@ json study_verdict(const json& r) {
                            f(s["rank_for_99pct_energy"]["mean"].get<double>(), 1), " directions on average (max ",
                            f(s["rank_for_99pct_energy"]["max"].get<double>(), 0), " of ", s["dim"].get<int>(), "; a factorized head has ",
                            s["d_h"].get<int>(), ")."));
-  return {{"findings", findings}, {"claims", claims}};
+  // The answer in three sentences, for readers who stop here.
+  std::string summary = cat("Merging W_q^T W_k is exact, biases included (no logit moved by more than ", sci(conv_diff), "), ");
+  if (b16)
+    summary += cat("but it pays only in single-head layers: for ViT-B/16 it multiplies the query-key parameters by ",
+                   f((*b16)["qk_params_ratio"].get<double>()), " and their MACs by ", f((*b16)["qk_macs_ratio"].get<double>()), ".");
+  else
+    summary += "but it pays only in single-head layers.";
+  for (const auto& m : speed["models"])
+    if (m["model"] == "vit-b16" || &m == &speed["models"].back()) {
+      summary += cat(" Measured here, ", m["model"].get<std::string>(), " merged took ", f(m["measured_time_ratio"].get<double>()),
+                     "x the time of the factorized model.");
+      break;
+    }
+  if (fact)
+    summary += cat(" Trained from scratch with the same recipe, merged attention reached ", short_training, " against ",
+                   pct((*fact)["final_test_acc"]["mean"].get<double>(), 1), " factorized.");
+  return {{"summary", summary}, {"findings", findings}, {"claims", claims}};
 }
 
 }  // namespace vitqk

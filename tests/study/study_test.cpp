@@ -97,6 +97,7 @@ void ReportShowsTheNumbersOfResultsJson(const StudyOptions& o, const json& r) {
     EXPECT_NE(html.find(acc), std::string::npos) << acc;
   }
   for (const auto& f : r["verdict"]["findings"]) EXPECT_NE(md.find(f.get<std::string>()), std::string::npos) << f;
+  EXPECT_NE(md.find(r["verdict"]["summary"].get<std::string>()), std::string::npos);
   EXPECT_GE(r["verdict"]["claims"].size(), 3u);
   EXPECT_NE(md.find("--quick run"), std::string::npos);
 }
