@@ -1,5 +1,6 @@
 #include "io/model_file.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "io/safetensors.h"
@@ -20,6 +21,21 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
     reader.read(*reader.find(p.source), m.p(info->offset + size_t(p.row_offset) * cols));
   }
   return out;
+}
+
+LoadedPacked load_packed(const std::string& path, Precision precision, const LoadOptions& opts) {
+  const SafeTensorsReader reader(path);
+  std::vector<TensorSpec> specs;
+  for (const auto& e : reader.entries()) specs.push_back({e.name, e.shape});
+  Inferred inf = infer_model(specs, reader.metadata(), opts, path);
+  std::multimap<std::string, const Placement*> by_target;
+  for (const auto& p : inf.placements) by_target.emplace(p.target, &p);
+  PackedViT m(inf.config, precision, [&](const ParamInfo& info, float* dst) {
+    const size_t cols = info.numel / size_t(info.shape[0]);
+    for (auto [it, end] = by_target.equal_range(info.name); it != end; ++it)
+      reader.read(*reader.find(it->second->source), dst + size_t(it->second->row_offset) * cols);
+  });
+  return {std::move(m), inf.naming, std::move(inf.notes)};
 }
 
 void save_model(const std::string& path, const ViT& m, const std::map<std::string, std::string>& extra,

@@ -46,6 +46,10 @@ class PackedViT {
   // Reads the parameters one at a time (a file need never be in memory as a whole).
   PackedViT(ViTConfig c, Precision precision, const Source& read);
   PackedViT(const ViT& m, Precision precision);
+  // Views point into the object's own buffers: moving keeps them valid, copying would not.
+  PackedViT(PackedViT&&) = default;
+  PackedViT(const PackedViT&) = delete;
+  PackedViT& operator=(const PackedViT&) = delete;
 
   ViTConfig cfg;
   ParamLayout layout;
