@@ -44,6 +44,7 @@ void add_classify(CLI::App& root);
 void add_info(CLI::App& root);
 void add_merge(CLI::App& root);
 void add_unmerge(CLI::App& root);
+void add_convert(CLI::App& root);
 void add_train(CLI::App& root);
 void add_eval(CLI::App& root);
 void add_bench(CLI::App& root);

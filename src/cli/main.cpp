@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   vitqk::cli::add_classify(app);
   vitqk::cli::add_merge(app);
   vitqk::cli::add_unmerge(app);
+  vitqk::cli::add_convert(app);
   vitqk::cli::add_train(app);
   vitqk::cli::add_eval(app);
   vitqk::cli::add_bench(app);
