@@ -43,14 +43,18 @@ void save_checkpoint(const std::string& path, const ViT& m, const std::vector<fl
                         {{"vitqk", config_to_json(m.cfg).dump()}, {"vitqk.train", st.dump()}});
 }
 
-ViTConfig checkpoint_config(const std::string& path) {
-  const io::SafeTensorsReader r(path);
-  return config_from_json(parse_meta(r, "vitqk"), path);
-}
+ViTConfig checkpoint_config(const std::string& path) { return checkpoint_config(io::SafeTensorsReader(path)); }
+
+ViTConfig checkpoint_config(const io::SafeTensorsReader& r) { return config_from_json(parse_meta(r, "vitqk"), r.path()); }
 
 void load_checkpoint(const std::string& path, ViT& m, std::vector<float>& adam_m, std::vector<float>& adam_v,
                      TrainState& s) {
-  const io::SafeTensorsReader r(path);
+  load_checkpoint(io::SafeTensorsReader(path), m, adam_m, adam_v, s);
+}
+
+void load_checkpoint(const io::SafeTensorsReader& r, ViT& m, std::vector<float>& adam_m, std::vector<float>& adam_v,
+                     TrainState& s) {
+  const std::string& path = r.path();
   const nlohmann::json st = parse_meta(r, "vitqk.train");
   const int64_t n = int64_t(m.params.size());
   std::vector<float>* dst[] = {&m.params, &adam_m, &adam_v};
