@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json.h"
 
 namespace vitqk::io {
 
@@ -91,34 +92,6 @@ float* decode(DType d, const unsigned char* src, size_t bytes, float* dst) {
     }
   }
   return dst + n;
-}
-
-// Throws while parsing, so a hostile header is refused before it is fully built:
-// duplicate keys (nlohmann would silently keep the last) and nesting deeper than
-// any safetensors header has (shape arrays inside tensor objects inside the root).
-json parse_header(const std::string& path, const std::string& text) {
-  std::vector<std::set<std::string>> keys;
-  auto check = [&](int depth, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (depth > 2) fail(path, ": header nests JSON deeper than a safetensors header can");
-        if (event == json::parse_event_t::object_start) keys.emplace_back();
-        break;
-      case json::parse_event_t::object_end: keys.pop_back(); break;
-      case json::parse_event_t::key:
-        if (!keys.back().insert(parsed.get<std::string>()).second)
-          fail(path, ": header has duplicate key ", parsed.dump());
-        break;
-      default: break;
-    }
-    return true;
-  };
-  try {
-    return json::parse(text, check);
-  } catch (const json::exception& e) {
-    fail(path, ": header is not valid JSON (", e.what(), ")");
-  }
 }
 
 SafeTensorsReader::Entry parse_entry(const std::string& path, const std::string& name, const json& t) {
@@ -246,7 +219,8 @@ void SafeTensorsReader::validate(uint64_t file_size) {
   if (text.empty() || text[0] != '{') fail(path_, ": header is not a JSON object (it must start with '{')");
   // nlohmann stops at a NUL as if the input ended, accepting "{}\0garbage"; JSON has no NULs.
   if (text.find('\0') != std::string::npos) fail(path_, ": header is not valid JSON (it contains a NUL byte)");
-  const json header = parse_header(path_, text);
+  // Tensor objects and their arrays inside the root object: three levels.
+  const json header = parse_json(text, 3, path_ + ": header");
   if (!header.is_object()) fail(path_, ": header is not a JSON object");
 
   for (const auto& [name, value] : header.items()) {
@@ -267,6 +241,7 @@ void SafeTensorsReader::validate(uint64_t file_size) {
   std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
     return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
   });
+  for (size_t i = 0; i < entries_.size(); ++i) by_name_.emplace(entries_[i].name, i);
   data_start_ = 8 + n;
   const uint64_t data_size = file_size - data_start_;
   uint64_t at = 0;
@@ -290,9 +265,8 @@ void SafeTensorsReader::validate(uint64_t file_size) {
 }
 
 const SafeTensorsReader::Entry* SafeTensorsReader::find(std::string_view name) const {
-  for (const Entry& e : entries_)
-    if (e.name == name) return &e;
-  return nullptr;
+  const auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &entries_[it->second];
 }
 
 void SafeTensorsReader::read(const Entry& e, float* dst) const {

@@ -61,6 +61,7 @@ class SafeTensorsReader {
   std::string_view memory_;
   uint64_t data_start_ = 0;
   std::vector<Entry> entries_;
+  std::map<std::string, size_t, std::less<>> by_name_;  // position in entries_
   std::map<std::string, std::string> metadata_;
 };
 
