@@ -66,7 +66,7 @@ class Content {
     gzipped_ = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
     if (!gzipped_) return;
     if (inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) fail(in_.name(), ": cannot start inflating (out of memory?)");
-    buf_.resize(kChunk);
+    buf_.resize(size_t(std::min<uint64_t>(kChunk, std::max<uint64_t>(in_.size(), 2))));
     std::copy(pending_.begin(), pending_.end(), buf_.begin());
     z_.next_in = buf_.data();
     z_.avail_in = uInt(pending_.size());
