@@ -246,8 +246,8 @@ TEST(ImagePreprocess, CropOfAResizeIsTheCropOfTheWholeResize) {
         }
 }
 
-// Fuzzing found that a thin image resized by its short side took gigabytes for the pixels the
-// crop then threw away (1x2909 to 248x721432, 537 MB), and 1x16384 was refused outright.
+// A thin image resized by its short side took half a gigabyte for the pixels the crop then
+// threw away (1x2909 to 248x721432: 537 MB), and 1x16384 was refused outright.
 TEST(ImagePreprocess, ThinImagesAreCroppedWithoutResizingEverything) {
   const Image thin{1, 16384, 3, std::vector<uint8_t>(16384 * 3, 200)};
   Preprocess pre;  // Resize(256) + CenterCrop(224): 256x4194304, then 224x224

@@ -46,7 +46,8 @@ TEST(Config, NumbersAreRangeCheckedBeforeConversion) {
   expect_refused(R"({"preprocess":{"resize":16385}})", "preprocess sizes out of range");
 }
 
-// Found by fuzzing: tokens() overflowed an int (100000^2) inside validate() itself.
+// Found while writing fuzz_config_json (a hand-made input; the fuzzer had not got there in a
+// minute): tokens() overflowed an int (100000^2) inside validate() itself.
 TEST(Config, HugeSizesAreRefusedWithoutOverflow) {
   expect_refused(R"({"image_size":100000,"patch_size":1})", "out of the supported range");
   expect_refused(R"({"image_size":1000000000,"patch_size":1})", "out of the supported range");

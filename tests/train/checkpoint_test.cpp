@@ -75,7 +75,8 @@ TEST_F(Checkpoint, RoundTripFromFileAndMemory) {
   EXPECT_EQ(config_to_json(checkpoint_config(io::SafeTensorsReader("ckpt", file_))), config_to_json(m_.cfg));
 }
 
-// Found by fuzzing: nlohmann's get<long>() of 1e300 (undefined behaviour, UBSan's report).
+// Found while writing fuzz_checkpoint (a hand-made input on it; UBSan's report): nlohmann's
+// get<long>() of 1e300 is undefined behaviour.
 TEST_F(Checkpoint, StateNumbersAreRangeChecked) {
   expect_refused(edited("\\\"step\\\":12", "\\\"step\\\":1e300"), "'step' is not an integer");
   expect_refused(edited("\\\"epoch\\\":1", "\\\"epoch\\\":4294967296"), "'epoch' is not an integer");
