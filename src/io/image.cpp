@@ -267,12 +267,22 @@ int source_eof(void* user) {
   return s.pos >= s.size;
 }
 
+// Where the data after a JPEG's start-of-image marker begins; 0 if it is not a JPEG. stb_image
+// takes any number of 0xFF fill bytes before a marker's code, this one's too (found by fuzzing:
+// FF FF D8 slipped past a check that wanted FF D8).
+size_t jpeg_start(const uint8_t* d, size_t n) {
+  size_t i = 0;
+  while (i < n && d[i] == 0xFF) ++i;
+  return i > 0 && i < n && d[i] == 0xD8 ? i + 1 : 0;
+}
+
 // Debian's stb_image (2.27) trusts the symbol counts of JPEG Huffman tables and writes past
 // its tables when they add up to more than 256 (stb 2.28 checks). Find every DHT segment stb
 // could read - in the headers or between the scans of progressive files - and check them first.
 bool jpeg_huffman_tables_ok(const uint8_t* d, size_t n) {
-  if (n < 2 || d[0] != 0xFF || d[1] != 0xD8) return true;  // not a JPEG
-  size_t i = 2;
+  const size_t soi = jpeg_start(d, n);
+  if (soi == 0) return true;  // not a JPEG
+  size_t i = soi;
   while (i + 1 < n) {
     const uint8_t m = d[i + 1];
     // Outside a marker: entropy-coded data, a stuffed zero, a restart marker or fill bytes.
@@ -349,7 +359,7 @@ uint64_t min_encoded_bytes(const uint8_t* d, size_t n, int w, int h) {
     }
     return uint64_t(h) * (1 + (uint64_t(w) * bits + 7) / 8) / 1032;
   }
-  if (starts("\xff\xd8")) return pixels / 512;
+  if (jpeg_start(d, n)) return pixels / 512;
   if (starts("GIF8")) return pixels / 2727;
   if (starts("BM")) return pixels / 8;
   return pixels;

@@ -381,6 +381,13 @@ TEST_F(ImageErrors, JpegHuffmanTableOverflow) {
   ASSERT_LT(size_t(dht), jpg.size());
   std::fill_n(jpg.begin() + dht + 5, 16, char(0xFF));  // 16 code lengths of 255 symbols each
   expect_refused(file("dht.jpg", jpg), "bad Huffman table");
+  // Found by fuzzing: stb_image reads fill bytes before the start marker, FF FF D8, which the
+  // check did not: it took the file for something else and let the overflow through.
+  jpg.insert(jpg.begin(), char(0xFF));
+  expect_refused(file("fill_dht.jpg", jpg), "bad Huffman table");
+  std::vector<char> fill = read_bytes(fixture("field_256x192.jpg"));
+  fill.insert(fill.begin(), 3, char(0xFF));
+  EXPECT_EQ(load_image(file("fill.jpg", fill), 3).pixels, load_image(fixture("field_256x192.jpg"), 3).pixels);
 }
 
 TEST_F(ImageErrors, TooLargeFileAndBadChannels) {
