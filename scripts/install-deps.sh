@@ -11,6 +11,7 @@ packages=(
   libstb-dev                      # image decoding
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang-14 libclang-rt-14-dev libomp-14-dev   # libFuzzer targets (scripts/fuzz.sh)
   dataset-fashion-mnist           # /usr/share/datasets/fashion-mnist
 )
 if [[ "${1:-}" == "--peers" ]]; then

@@ -1,6 +1,7 @@
 // vitqk train / eval: Fashion-MNIST (or any IDX / image-folder data) with either form.
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -18,9 +19,7 @@ ViTConfig model_config(const std::string& preset_name, const std::string& config
   if (config_file.empty()) return preset(preset_name);
   std::ifstream f(config_file);
   if (!f) fail(config_file, ": cannot open model config");
-  nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-  if (j.is_discarded()) fail(config_file, ": not valid JSON");
-  return config_from_json(j, config_file);
+  return config_from_text(std::string(std::istreambuf_iterator<char>(f), {}), config_file);
 }
 
 }  // namespace

@@ -7,12 +7,18 @@
 
 namespace vitqk::io {
 
-LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
-  const SafeTensorsReader reader(path);
+Inferred infer_model(const SafeTensorsReader& r, const LoadOptions& opts) {
   std::vector<TensorSpec> specs;
-  for (const auto& e : reader.entries()) specs.push_back({e.name, e.shape});
-  Inferred inf = infer_model(specs, reader.metadata(), opts, path);
+  for (const auto& e : r.entries()) specs.push_back({e.name, e.shape});
+  return infer_model(specs, r.metadata(), opts, r.path());
+}
 
+LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
+  return load_model(SafeTensorsReader(path), opts);
+}
+
+LoadedModel load_model(const SafeTensorsReader& reader, const LoadOptions& opts) {
+  Inferred inf = infer_model(reader, opts);
   LoadedModel out{ViT(inf.config), inf.naming, std::move(inf.notes)};
   ViT& m = out.model;
   for (const auto& p : inf.placements) {
@@ -25,9 +31,7 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
 
 LoadedPacked load_packed(const std::string& path, Precision precision, const LoadOptions& opts) {
   const SafeTensorsReader reader(path);
-  std::vector<TensorSpec> specs;
-  for (const auto& e : reader.entries()) specs.push_back({e.name, e.shape});
-  Inferred inf = infer_model(specs, reader.metadata(), opts, path);
+  Inferred inf = infer_model(reader, opts);
   std::multimap<std::string, const Placement*> by_target;
   for (const auto& p : inf.placements) by_target.emplace(p.target, &p);
   PackedViT m(inf.config, precision, [&](const ParamInfo& info, float* dst) {

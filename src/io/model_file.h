@@ -16,8 +16,12 @@ struct LoadedModel {
   std::vector<std::string> notes;
 };
 
+// The model a file holds, from its header alone: no weight is read.
+Inferred infer_model(const SafeTensorsReader& r, const LoadOptions& opts = {});
+
 // Validates the whole file (header, names, shapes) before reading any weight.
 LoadedModel load_model(const std::string& path, const LoadOptions& opts = {});
+LoadedModel load_model(const SafeTensorsReader& r, const LoadOptions& opts = {});
 
 // The same file packed for inference, read one parameter at a time: the plain weights are
 // never whole in memory beside the packed ones. Forms as stored.

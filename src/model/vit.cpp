@@ -1,5 +1,7 @@
 #include "model/vit.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -17,6 +19,17 @@ namespace {
 ViTConfig validated(ViTConfig c) {
   c.validate("model config");
   return c;
+}
+
+// A file of a few hundred kilobytes can describe a valid model whose buffers need terabytes
+// (65026 tokens of width 1: attention scores of 17 GB per image and layer). Refusing what the
+// machine cannot hold beats being killed, or starving everything else, half way through.
+void check_fits(long floats, const char* what, int B) {
+  const double bytes = double(floats) * sizeof(float);
+  const double ram = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
+  if (bytes > ram)
+    fail("model: ", what, " of a batch of ", B, " need ", bytes / double(1L << 30), " GiB, more than this machine's ",
+         ram / double(1L << 30), " GiB of memory");
 }
 }  // namespace
 
@@ -37,6 +50,7 @@ void Activations::ensure(const ViTConfig& c, int B, bool keep) {
   const long patches = B * (n - 1);
   const long total = patches * c.patch_dim() + patches * D + Bn * D + per_layer * (keep ? c.depth : 1) +
                      B * (D + 2) + B * c.out_dim();
+  check_fits(total, "the activations", B);
   buf_.assign(total, 0.0f);
   float* cur = buf_.data();
   auto take = [&](long count) {
@@ -247,6 +261,7 @@ void BackwardBuffers::ensure(const ViTConfig& c, int B) {
                         long(max_threads()) * n * n};
   long total = 0;
   for (long s : sizes) total += s;
+  check_fits(total, "the gradient buffers", B);
   buf_.assign(total, 0.0f);
   float* cur = buf_.data();
   float** views[] = {&dres, &dln, &dP, &dheads, &dhidden, &dpatch, &dcls, &scratch};

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "io/safetensors.h"
 #include "model/vit.h"
 
 namespace vitqk {
@@ -29,8 +30,11 @@ void save_checkpoint(const std::string& path, const ViT& m, const std::vector<fl
 // naming the file for a corrupt checkpoint.
 void load_checkpoint(const std::string& path, ViT& m, std::vector<float>& adam_m, std::vector<float>& adam_v,
                      TrainState& s);
+void load_checkpoint(const io::SafeTensorsReader& r, ViT& m, std::vector<float>& adam_m, std::vector<float>& adam_v,
+                     TrainState& s);
 
 // The model config stored in a checkpoint (to build the ViT before load_checkpoint).
 ViTConfig checkpoint_config(const std::string& path);
+ViTConfig checkpoint_config(const io::SafeTensorsReader& r);
 
 }  // namespace vitqk

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "core/peak.h"
 #include "core/threads.h"
 #include "io/model_file.h"
@@ -202,6 +203,29 @@ TEST(ViTForward, SavedModelReloadsBitIdentical) {
   EXPECT_EQ(back.model.cfg.heads, c.model.cfg.heads);
   EXPECT_EQ(back.naming, io::Naming::Timm);
   std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace vitqk
+
+namespace vitqk {
+namespace {
+
+// 65026 tokens of width 16 in 16 heads: a 4 MB model whose attention scores need 270 GB per
+// image. Refused before anything is allocated, with a message instead of the OOM killer.
+TEST(ViTForward, BuffersLargerThanTheMachineAreRefused) {
+  ViTConfig c = testing::tiny_config(16, 16, 255, 1);
+  c.in_chans = 1, c.depth = 1, c.mlp_dim = 1, c.num_classes = 2;
+  c.qk.assign(1, Form::Factorized), c.ov.assign(1, Form::Factorized);
+  const ViT m(c);
+  const std::vector<float> pixels(255 * 255);
+  Activations a;
+  try {
+    vit_forward(m, pixels.data(), 1, a);
+    FAIL() << "allocated the activations";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than this machine's"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
