@@ -10,6 +10,7 @@ packages=(
   libstb-dev                      # image decoding
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  openmpi-bin libopenmpi-dev      # data-parallel training (mpirun -np N vitqk train)
   dataset-fashion-mnist           # /usr/share/datasets/fashion-mnist
 )
 if [[ "${1:-}" == "--peers" ]]; then

@@ -31,13 +31,29 @@ nlohmann::json parse_meta(const io::SafeTensorsReader& r, const char* key) {
 
 }  // namespace
 
+nlohmann::json state_to_json(const TrainState& s) {
+  return {{"step", s.step},         {"epoch", s.epoch},     {"position", s.position}, {"loss_sum", s.loss_sum},
+          {"correct", s.correct},   {"seen", s.seen},       {"history", s.history},   {"recipe", s.recipe}};
+}
+
+TrainState state_from_json(const nlohmann::json& j) {
+  TrainState s;
+  s.step = j.at("step").get<long>();
+  s.epoch = j.at("epoch").get<int>();
+  s.position = j.at("position").get<long>();
+  s.loss_sum = j.at("loss_sum").get<double>();
+  s.correct = j.at("correct").get<long>();
+  s.seen = j.at("seen").get<long>();
+  s.history = j.at("history");
+  s.recipe = j.at("recipe");
+  return s;
+}
+
 void save_checkpoint(const std::string& path, const ViT& m, const std::vector<float>& adam_m,
                      const std::vector<float>& adam_v, const TrainState& s) {
   const int64_t n = int64_t(m.params.size());
-  nlohmann::json st = {{"step", s.step},       {"epoch", s.epoch},     {"position", s.position},
-                       {"loss_sum", s.loss_sum}, {"correct", s.correct}, {"seen", s.seen},
-                       {"history", s.history},   {"recipe", s.recipe},
-                       {"crc32", {crc_of(m.params), crc_of(adam_m), crc_of(adam_v)}}};
+  nlohmann::json st = state_to_json(s);
+  st["crc32"] = {crc_of(m.params), crc_of(adam_m), crc_of(adam_v)};
   io::write_safetensors(path,
                         {{"params", {n}, m.params.data()}, {"adam.m", {n}, adam_m.data()}, {"adam.v", {n}, adam_v.data()}},
                         {{"vitqk", config_to_json(m.cfg).dump()}, {"vitqk.train", st.dump()}});
@@ -65,14 +81,7 @@ void load_checkpoint(const std::string& path, ViT& m, std::vector<float>& adam_m
       if (crc_of(*dst[i]) != st.at("crc32").at(i).get<std::string>())
         fail(path, ": checkpoint tensor '", names[i], "' is corrupt (checksum mismatch)");
     }
-    s.step = st.at("step").get<long>();
-    s.epoch = st.at("epoch").get<int>();
-    s.position = st.at("position").get<long>();
-    s.loss_sum = st.at("loss_sum").get<double>();
-    s.correct = st.at("correct").get<long>();
-    s.seen = st.at("seen").get<long>();
-    s.history = st.at("history");
-    s.recipe = st.at("recipe");
+    s = state_from_json(st);
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": corrupt checkpoint state (", e.what(), ")");
   }
