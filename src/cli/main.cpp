@@ -4,6 +4,7 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "dist/comm.h"
 #include "dist/session.h"
 
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   vitqk::cli::add_train(app);
   vitqk::cli::add_eval(app);
   vitqk::cli::add_bench(app);
+  vitqk::cli::add_study(app);
   std::optional<vitqk::dist::Session> mpi;  // MPI only under mpirun; ended after any error is reported
   using vitqk::dist::report_error;
   try {
@@ -26,6 +28,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const vitqk::Interrupted& e) {
+    return vitqk::dist::report_interrupt(e.what());
   } catch (const vitqk::dist::AgreedError& e) {
     return report_error(e.what(), true);
   } catch (const std::bad_alloc&) {

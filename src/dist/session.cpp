@@ -91,4 +91,9 @@ int report_error(const std::string& message, bool agreed) {
   return 1;
 }
 
+int report_interrupt(const std::string& message) {
+  if (world().rank() == 0) std::cerr << "vitqk: " << message << "\n";
+  return 130;
+}
+
 }  // namespace vitqk::dist

@@ -28,4 +28,9 @@ class Session {
 // waiting for this one in a collective.
 int report_error(const std::string& message, bool agreed);
 
+// The same for Ctrl-C or SIGTERM, which every rank acts on at the same step (the trainer
+// agrees on it); exit code 130. Under mpirun the signal comes from mpirun, which kills
+// whatever still runs a second later.
+int report_interrupt(const std::string& message);
+
 }  // namespace vitqk::dist

@@ -47,6 +47,10 @@ DataSplits load_data(const std::string& spec, int limit_train = 0, int limit_tes
 
 struct Augment {
   bool enabled = true;
+  // First (0-based) epoch that is augmented. Measured on Fashion-MNIST: one epoch of the
+  // default model reaches 81% without augmentation, 79% with flips, 65% with crop and flip;
+  // augmentation is a regulariser for longer runs, not for the first pass over the data.
+  int from_epoch = 1;
   int pad = 4;       // torchvision RandomCrop(size, padding=pad): zero padding, before normalising
   bool flip = true;  // RandomHorizontalFlip(p=0.5), after the crop
 };

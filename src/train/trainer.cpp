@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/rng.h"
 #include "core/threads.h"
 #include "dist/comm.h"
@@ -80,6 +81,9 @@ nlohmann::json recipe_of(const ViTConfig& c, const TrainOptions& o, const std::s
           {"label_smoothing", o.label_smoothing},
           {"seed", o.seed},
           {"augment", o.augment.enabled},
+          {"crop_pad", o.augment.pad},
+          {"flip", o.augment.flip},
+          {"augment_from_epoch", o.augment.from_epoch + 1},
           {"merged_init", o.merged_init == MergedInit::Random ? "random" : "product"},
           {"threads", max_threads()},
           {"ranks", ranks}};
@@ -106,9 +110,9 @@ void write_log(const std::string& path, const nlohmann::json& history) {
 }
 
 // One rank's part of a data-parallel optimiser step on a global batch: forward and backward
-// of its share, one all-reduce summing the gradients (with the batch's loss and correct count
-// riding at the end of the same buffer), then clipping and AdamW, identical on every rank,
-// so the ranks' weights stay identical.
+// of its share, one all-reduce summing the gradients (with the batch's loss, correct count
+// and any rank's interruption riding at the end of the same buffer), then clipping and AdamW,
+// identical on every rank, so the ranks' weights stay identical.
 class Stepper {
  public:
   Stepper(ViT& m, const TrainOptions& o, const AdamWConfig& opt, const dist::Comm& comm)
@@ -122,7 +126,7 @@ class Stepper {
         pixels_(size_t(local_) * m.cfg.in_chans * m.cfg.image_size * m.cfg.image_size),
         dlogits_(size_t(local_) * m.cfg.num_classes),
         labels_(local_),
-        grads_(m.params.size() + 2) {
+        grads_(m.params.size() + 3) {
     act_.keep_all = true;
   }
 
@@ -141,8 +145,9 @@ class Stepper {
     std::fill(grads_.begin(), grads_.end(), 0.0f);
     vit_backward(m_, dlogits_.data(), act_, grads_.data(), bw_);
     const size_t n = m_.params.size();
+    stop_requested = interrupted();
     if (ranks > 1) {
-      grads_[n] = float(loss), grads_[n + 1] = float(right);
+      grads_[n] = float(loss), grads_[n + 1] = float(right), grads_[n + 2] = stop_requested;
       if (sync) {
         const auto t0 = Clock::now();
         comm_.barrier();
@@ -152,6 +157,7 @@ class Stepper {
       comm_.allreduce_sum(grads_.data(), grads_.size());
       allreduce_s += seconds_since(t0);
       loss = grads_[n] / ranks, right = int(std::lround(grads_[n + 1]));
+      stop_requested = grads_[n + 2] > 0;
     }
     st.loss_sum += loss, st.correct += right, st.seen += o_.batch;
     clip_grad_norm(grads_.data(), n, opt_.clip);
@@ -161,6 +167,7 @@ class Stepper {
   }
 
   std::vector<float> adam_m, adam_v;
+  bool stop_requested = false;  // Ctrl-C or SIGTERM on any rank during the last step
   double allreduce_s = 0, wait_s = 0;
   bool sync = false;  // barrier before the all-reduce, so that its time is the transfer alone
 
@@ -174,8 +181,15 @@ class Stepper {
   BackwardBuffers bw_;
   std::vector<float> pixels_, dlogits_;
   std::vector<int32_t> labels_;
-  std::vector<float> grads_;  // the gradient, then the batch's loss and correct count
+  std::vector<float> grads_;  // the gradient, then the batch's loss, correct count and interruption
 };
+
+// Ranks stop together, or their collectives would no longer match.
+bool interrupted_anywhere(const dist::Comm& comm) {
+  double any = interrupted();
+  comm.allreduce_sum(&any, 1);
+  return any > 0;
+}
 
 nlohmann::json data_checksums(const DataSplits& d) {
   nlohmann::json sums = nlohmann::json::array();
@@ -199,12 +213,13 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
   const bool writer = comm.rank() == 0;  // the one process that prints and writes files
 
   // Each rank loads the data itself; a problem on any rank stops them all.
-  DataSplits data;
+  DataSplits loaded;
+  const DataSplits& data = o.preloaded ? *o.preloaded : loaded;
   dist::collectively(comm, [&] {
     if (o.batch % ranks != 0)
       fail("--batch ", o.batch, " is the global batch, split evenly over the ", ranks,
            " processes: make it a multiple of ", ranks);
-    data = load_data(o.data, o.limit_train, o.limit_test);
+    if (!o.preloaded) loaded = load_data(o.data, o.limit_train, o.limit_test);
     const Dataset& tr = data.train;
     if (tr.height != c0.image_size || tr.width != c0.image_size || tr.channels != c0.in_chans)
       fail(o.data, ": images are ", tr.width, "x", tr.height, "x", tr.channels, ", the model takes ", c0.image_size,
@@ -264,6 +279,7 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
   };
 
   while (st.epoch < o.epochs) {
+    if (interrupted_anywhere(comm)) throw Interrupted(cat("interrupted; ", ckpt, " is saved: --resume continues it"));
     const std::vector<uint32_t> order = epoch_order(tr.count, o.seed, st.epoch);
     Progress bar("epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(o.epochs), steps_per_epoch,
                  o.progress && writer);
@@ -277,9 +293,11 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
       std::snprintf(extra, sizeof extra, "loss %.4f  %.0f img/s", st.loss_sum / (st.position + 1),
                     images / seconds_since(t0));
       bar.update(st.position + 1, extra);
-      if (o.save_every > 0 && st.step % o.save_every == 0 && st.position + 1 < steps_per_epoch) {
+      const bool stop = stepper.stop_requested;
+      if ((stop || (o.save_every > 0 && st.step % o.save_every == 0)) && st.position + 1 < steps_per_epoch) {
         ++st.position;  // the checkpoint says where to continue
         save();
+        if (stop) throw Interrupted(cat("interrupted; ", ckpt, " is saved: --resume continues it"));
         --st.position;
       }
     }

@@ -124,7 +124,7 @@ TEST_F(Mpirun, TwoRanksComputeWhatOneProcessComputes) {
   // the same; the float32 sums are ordered differently, which moves a gradient by ~1e-7 of
   // its size, and AdamW's steps (lr * m / sqrt(v), indifferent to the gradient's scale) by
   // ~1e-7 of lr. Measured after 10 steps: at most 2e-8 in either form. A wrong shard or a
-  // rank's images left out moves weights by ~lr = 1e-3 per step (measured: 8e-4). So: 1e-6.
+  // rank's images left out moves weights by ~lr (1e-3 to 2e-3) per step. So: 1e-6.
   // One exception, the factorized key bias b_k: q_i . b_k is the same for every key j and
   // the softmax ignores it, so its true gradient is 0 and the computed one is rounding
   // noise, which AdamW normalises into steps of up to ~lr that differ between the two runs.

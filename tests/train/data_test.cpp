@@ -425,7 +425,7 @@ TEST(MakeBatch, WithoutAugmentationIsPlainNormalisation) {
 TEST(MakeBatch, AugmentationIsACropAndFlipOfTheImage) {
   const Dataset d = synthetic(200, 1, 12, 10);
   const std::vector<uint32_t> idx = epoch_order(d.count, 5, 0);
-  const Batch b = batch(d, idx, 0, d.count, Augment{}, 5, 0);
+  const Batch b = batch(d, idx, 0, d.count, Augment{}, 5, 1);
   const size_t floats = d.image_bytes();
   int flipped = 0, shifted = 0, untouched = 0;
   for (int i = 0; i < d.count; ++i) {
@@ -448,14 +448,24 @@ TEST(MakeBatch, AugmentationIsACropAndFlipOfTheImage) {
   EXPECT_LT(untouched, 20);
 }
 
+TEST(MakeBatch, EpochsBeforeFromEpochAreNotAugmented) {
+  const Dataset d = synthetic(64, 1, 8, 8);
+  const std::vector<uint32_t> idx = epoch_order(d.count, 1, 0);
+  const Batch plain = batch(d, idx, 0, 64, Augment{.enabled = false}, 1, 0);
+  EXPECT_EQ(batch(d, idx, 0, 64, Augment{.from_epoch = 1}, 1, 0), plain);
+  EXPECT_NE(batch(d, idx, 0, 64, Augment{.from_epoch = 0}, 1, 0).pixels, plain.pixels);
+  EXPECT_NE(batch(d, idx, 0, 64, Augment{.from_epoch = 1}, 1, 1).pixels,
+            batch(d, idx, 0, 64, Augment{.enabled = false}, 1, 1).pixels);
+}
+
 TEST(MakeBatch, SameSeedSameBytesOtherSeedOrEpochOther) {
   const Dataset d = synthetic(64, 3, 8, 8);
   const std::vector<uint32_t> idx = epoch_order(d.count, 1, 0);
-  const Batch a = batch(d, idx, 0, 64, Augment{}, 1, 0);
-  EXPECT_EQ(a, batch(d, idx, 0, 64, Augment{}, 1, 0));
-  EXPECT_NE(a.pixels, batch(d, idx, 0, 64, Augment{}, 2, 0).pixels);
-  EXPECT_NE(a.pixels, batch(d, idx, 0, 64, Augment{}, 1, 1).pixels);
-  EXPECT_EQ(a.labels, batch(d, idx, 0, 64, Augment{}, 1, 1).labels);
+  const Batch a = batch(d, idx, 0, 64, Augment{}, 1, 1);
+  EXPECT_EQ(a, batch(d, idx, 0, 64, Augment{}, 1, 1));
+  EXPECT_NE(a.pixels, batch(d, idx, 0, 64, Augment{}, 2, 1).pixels);
+  EXPECT_NE(a.pixels, batch(d, idx, 0, 64, Augment{}, 1, 2).pixels);
+  EXPECT_EQ(a.labels, batch(d, idx, 0, 64, Augment{}, 1, 2).labels);
 }
 
 TEST(MakeBatch, IndependentOfBatchSplitAndThreadCount) {
