@@ -40,7 +40,9 @@ class Mpirun : public ::testing::Test {
     if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
       GTEST_SKIP() << "dataset-fashion-mnist is not installed";
     ASSERT_TRUE(on_path("mpirun")) << "mpirun not found: scripts/install-deps.sh installs openmpi-bin";
-    dir = ::testing::TempDir() + "/vitqk_mpirun_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    // The pid: other checkouts' suites may run the same test at the same time.
+    dir = ::testing::TempDir() + "/vitqk_mpirun_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+          "_" + std::to_string(getpid());
     fs::remove_all(dir);
     fs::create_directories(dir);
     cfg = dir + "/tiny.json";
@@ -73,16 +75,16 @@ class Mpirun : public ::testing::Test {
     }
     return a;
   }
-  // Starts a; its stderr goes to dir/stderr.txt.
+  // Starts a; its output goes to dir/stdout.txt and dir/stderr.txt.
   pid_t spawn(const Args& a) const {
-    const std::string err = dir + "/stderr.txt";
+    const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
     const pid_t pid = fork();
     if (pid == 0) {
       std::vector<char*> argv;
       for (auto& s : a) argv.push_back(const_cast<char*>(s.c_str()));
       argv.push_back(nullptr);
       freopen("/dev/null", "r", stdin);
-      freopen("/dev/null", "w", stdout);
+      freopen(out.c_str(), "w", stdout);
       freopen(err.c_str(), "w", stderr);
       // Under ASan: OpenMPI's libraries are built without frame pointers, so only the slow
       // unwinder reaches their frames, which the suppressions name.
@@ -136,6 +138,9 @@ TEST_F(Mpirun, TwoRanksComputeWhatOneProcessComputes) {
     const std::string one = dir + "/one_" + form, two = dir + "/two_" + form;
     ASSERT_EQ(run(train(one, limit, 1, "--attention " + form)), 0) << stderr_text();
     ASSERT_EQ(run(mpirun({train(two, limit, 1, "--attention " + form)})), 0) << stderr_text();
+    const std::string said = slurp(dir + "/stdout.txt");
+    ASSERT_NE(said.find("wrote"), std::string::npos) << said;
+    EXPECT_EQ(said.find("wrote"), said.rfind("wrote")) << "more than one rank reported:\n" << said;
     const Finished a = read_run(one), b = read_run(two);
     ASSERT_EQ(a.params.size(), b.params.size());
     const ViT layout_of(a.cfg);
