@@ -12,6 +12,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev libomp-14-dev   # libFuzzer targets (scripts/fuzz.sh)
+  openmpi-bin libopenmpi-dev      # data-parallel training (mpirun -np N vitqk train)
   dataset-fashion-mnist           # /usr/share/datasets/fashion-mnist
 )
 if [[ "${1:-}" == "--peers" ]]; then

@@ -1,6 +1,8 @@
 // vitqk bench: the speed of a whole model (vit_forward) as a fraction of this machine's
-// measured FMA peak, beside PyTorch and ONNX Runtime on the same weights with --peers, or, with --attention-grid, one attention layer in both query-key forms
-// over a grid of shapes, checked against the cost model's prediction.
+// measured FMA peak, beside PyTorch and ONNX Runtime on the same weights with --peers; with
+// --train, of training steps (data-parallel under mpirun); or, with --attention-grid, one
+// attention layer in both query-key forms over a grid of shapes, checked against the cost
+// model's prediction.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +14,7 @@
 #include "core/error.h"
 #include "core/peak.h"
 #include "core/threads.h"
+#include "dist/comm.h"
 #include "core/rng.h"
 #include "io/model_file.h"
 #include "io/safetensors.h"
@@ -21,6 +24,7 @@
 #include "model/convert.h"
 #include "model/cost.h"
 #include "train/init.h"
+#include "train/trainer.h"
 
 namespace vitqk::cli {
 
@@ -237,6 +241,45 @@ void run_model_bench(const ModelBench& o, bool json) {
     if (!f.agree) fail("bench --peers: ", f.engine, "'s logits differ from vitqk's by ", f.logit_diff, " (> ", tol, ")");
 }
 
+// ---- training steps, data-parallel under mpirun -------------------------------------------
+
+void run_train_bench(const ModelBench& o, bool json) {
+  if (o.model.path.empty() == o.preset_name.empty()) fail("bench: give exactly one of --model and --preset");
+  const ViTConfig c = o.model.path.empty() ? preset_config(o) : o.model.load().model.cfg;
+  const TrainBench r = bench_training(c, o.batch, o.runs, o.warmup);
+  if (dist::world().rank() != 0) return;
+  const std::string name = o.preset_name.empty() ? o.model.path : o.preset_name;
+  const double mb = double(r.params) * sizeof(float) * 1e-6, share = r.allreduce_s / r.step_s;
+  if (json) {
+    nlohmann::json j = {{"model", name},
+                        {"qk", forms_name(c.qk)},
+                        {"ov", forms_name(c.ov)},
+                        {"params", r.params},
+                        {"processes", r.ranks},
+                        {"threads_per_process", r.threads},
+                        {"batch", r.batch},
+                        {"steps", r.steps},
+                        {"warmup", o.warmup},
+                        {"images_per_s", r.images_per_s()},
+                        {"step_ms", 1e3 * r.step_s},
+                        {"compute_ms", 1e3 * (r.step_s - r.wait_s - r.allreduce_s)},
+                        {"wait_ms", 1e3 * r.wait_s},
+                        {"allreduce_ms", 1e3 * r.allreduce_s},
+                        {"allreduce_share", share},
+                        {"gradient_mb", mb}};
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::printf("training %s (%.2fM parameters, query-key %s): %d process%s x %d thread%s, global batch %d, %d steps "
+              "after %d warm-up\n",
+              name.c_str(), double(r.params) * 1e-6, forms_name(c.qk).c_str(), r.ranks, r.ranks == 1 ? "" : "es",
+              r.threads, r.threads == 1 ? "" : "s", r.batch, r.steps, o.warmup);
+  std::printf("%.2f images/s; %.1f ms per step: compute %.1f ms, waiting for the slowest process %.1f ms, "
+              "all-reduce of %.1f MB %.1f ms (%.1f%% of the step)\n",
+              r.images_per_s(), 1e3 * r.step_s, 1e3 * (r.step_s - r.wait_s - r.allreduce_s), 1e3 * r.wait_s, mb,
+              1e3 * r.allreduce_s, 100 * share);
+}
+
 // ---- one attention layer in both query-key forms ------------------------------------------
 
 void run_attention_grid(bool quick, bool json) {
@@ -289,7 +332,7 @@ void add_bench(CLI::App& root) {
   auto* app = root.add_subcommand("bench", "Time a model (share of this CPU's FMA peak), or attention forms over a grid");
   static ModelBench o;
   static ThreadFlag threads;
-  static bool json = false, grid_mode = false, quick = false;
+  static bool json = false, grid_mode = false, quick = false, train = false;
   o.model.add(app, false);
   o.dtype.add(app);
   app->add_flag("--peers", o.peers,
@@ -303,16 +346,24 @@ void add_bench(CLI::App& root) {
   threads.add(app);
   app->add_flag("--attention-grid", grid_mode,
                 "Instead of a model: one attention layer, factorized vs merged query-key, over a grid of D, H, n");
+  app->add_flag("--train", train,
+                "Instead of inference: training steps (under mpirun data-parallel; --batch is the global batch, "
+                "--runs the timed steps)");
   app->add_flag("--quick", quick, "With --attention-grid: fewer points and repetitions (~15 s)");
   app->add_flag("--json", json, "Print JSON");
   app->callback([] {
     threads.apply();
     if (grid_mode) {
+      if (train) fail("bench: --train and --attention-grid are separate modes");
       if (!o.model.path.empty() || !o.preset_name.empty()) fail("bench: --attention-grid takes no --model or --preset");
       run_attention_grid(quick, json);
     } else {
       if (quick) fail("bench: --quick goes with --attention-grid");
-      run_model_bench(o, json);
+      if (train && o.peers) fail("bench: --peers times inference; for training peers run tools/peers/train_bench.py");
+      if (train)
+        run_train_bench(o, json);
+      else
+        run_model_bench(o, json);
     }
   });
 }

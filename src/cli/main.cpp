@@ -1,11 +1,13 @@
 // vitqk: a Vision Transformer engine with factorized and merged query-key attention.
 #include <CLI/CLI.hpp>
-#include <iostream>
+#include <optional>
 
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/interrupt.h"
 #include "core/threads.h"
+#include "dist/comm.h"
+#include "dist/session.h"
 
 int main(int argc, char** argv) {
   vitqk::sleep_when_idle(argv);
@@ -22,22 +24,21 @@ int main(int argc, char** argv) {
   vitqk::cli::add_eval(app);
   vitqk::cli::add_bench(app);
   vitqk::cli::add_study(app);
+  std::optional<vitqk::dist::Session> mpi;  // MPI only under mpirun; ended after any error is reported
+  using vitqk::dist::report_error;
   try {
+    mpi.emplace();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const vitqk::Interrupted& e) {
-    std::cerr << "vitqk: " << e.what() << "\n";
-    return 130;
-  } catch (const vitqk::Error& e) {
-    std::cerr << "vitqk: error: " << e.what() << "\n";
-    return 1;
+    return vitqk::dist::report_interrupt(e.what());
+  } catch (const vitqk::dist::AgreedError& e) {
+    return report_error(e.what(), true);
   } catch (const std::bad_alloc&) {
-    std::cerr << "vitqk: error: out of memory\n";
-    return 1;
+    return report_error("out of memory", false);
   } catch (const std::exception& e) {
-    std::cerr << "vitqk: error: " << e.what() << "\n";
-    return 1;
+    return report_error(e.what(), false);
   }
   return 0;
 }

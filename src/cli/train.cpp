@@ -1,4 +1,5 @@
-// vitqk train / eval: Fashion-MNIST (or any IDX / image-folder data) with either form.
+// vitqk train / eval: Fashion-MNIST (or any IDX / image-folder data) with either form;
+// `mpirun -np N vitqk train ...` trains data-parallel (see train/trainer.h).
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -8,6 +9,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "dist/comm.h"
 #include "model/convert.h"
 #include "train/trainer.h"
 
@@ -44,7 +46,9 @@ void add_train(CLI::App& root) {
       ->check(CLI::IsMember({"product", "random"}))
       ->capture_default_str();
   app->add_option("--epochs", o.epochs, "Epochs")->check(CLI::Range(1, 100000))->capture_default_str();
-  app->add_option("--batch", o.batch, "Batch size")->check(CLI::Range(1, 1 << 16))->capture_default_str();
+  app->add_option("--batch", o.batch, "Batch size (under mpirun: the global batch, split over the processes)")
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
   app->add_option("--lr", o.opt.lr, "Peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
   app->add_option("--min-lr", o.opt.min_lr, "Final learning rate of the cosine schedule")->check(CLI::NonNegativeNumber)->capture_default_str();
   app->add_option("--wd", o.opt.wd, "AdamW weight decay (matrices only)")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -78,6 +82,7 @@ void add_train(CLI::App& root) {
     c.qk = choose_forms(c, attention, true);
     c.ov = choose_forms(c, ov, false);
     const auto history = train(c, o);
+    if (dist::world().rank() != 0) return;  // under mpirun, rank 0 speaks for the run
     if (!history.empty()) {
       const auto& last = history.back();
       std::printf("epoch %d: test accuracy %.2f%%, test loss %.4f, %.0f training images/s\n", last["epoch"].get<int>(),

@@ -33,13 +33,39 @@ const std::string& meta(const io::SafeTensorsReader& r, const char* key) {
 
 }  // namespace
 
+nlohmann::json state_to_json(const TrainState& s) {
+  return {{"step", s.step},         {"epoch", s.epoch},     {"position", s.position}, {"loss_sum", s.loss_sum},
+          {"correct", s.correct},   {"seen", s.seen},       {"history", s.history},   {"recipe", s.recipe}};
+}
+
+TrainState state_from_json(const nlohmann::json& j, const std::string& what) {
+  TrainState s;
+  // Counts are range-checked before they are converted: get<long>() of 1e300 is undefined.
+  auto count = [&](const char* key, long limit) {
+    const nlohmann::json& v = j.at(key);
+    if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(limit) : v.get<long>() < 0))
+      fail(what, ": corrupt checkpoint state ('", key, "' is not an integer from 0 to ", limit, ")");
+    return v.get<long>();
+  };
+  s.step = count("step", LONG_MAX);
+  s.epoch = int(count("epoch", INT_MAX));
+  s.position = count("position", LONG_MAX);
+  s.correct = count("correct", LONG_MAX);
+  s.seen = count("seen", LONG_MAX);
+  if (!j.at("loss_sum").is_number()) fail(what, ": corrupt checkpoint state ('loss_sum' is not a number)");
+  s.loss_sum = j.at("loss_sum").get<double>();
+  if (!j.at("history").is_array() || !j.at("recipe").is_object())
+    fail(what, ": corrupt checkpoint state (no history array or recipe object)");
+  s.history = j.at("history");
+  s.recipe = j.at("recipe");
+  return s;
+}
+
 void save_checkpoint(const std::string& path, const ViT& m, const std::vector<float>& adam_m,
                      const std::vector<float>& adam_v, const TrainState& s) {
   const int64_t n = int64_t(m.params.size());
-  nlohmann::json st = {{"step", s.step},       {"epoch", s.epoch},     {"position", s.position},
-                       {"loss_sum", s.loss_sum}, {"correct", s.correct}, {"seen", s.seen},
-                       {"history", s.history},   {"recipe", s.recipe},
-                       {"crc32", {crc_of(m.params), crc_of(adam_m), crc_of(adam_v)}}};
+  nlohmann::json st = state_to_json(s);
+  st["crc32"] = {crc_of(m.params), crc_of(adam_m), crc_of(adam_v)};
   io::write_safetensors(path,
                         {{"params", {n}, m.params.data()}, {"adam.m", {n}, adam_m.data()}, {"adam.v", {n}, adam_v.data()}},
                         {{"vitqk", config_to_json(m.cfg).dump()}, {"vitqk.train", st.dump()}});
@@ -80,24 +106,7 @@ void load_checkpoint(const io::SafeTensorsReader& r, ViT& m, std::vector<float>&
       if (crc_of(*dst[i]) != st.at("crc32").at(i).get<std::string>())
         fail(path, ": checkpoint tensor '", names[i], "' is corrupt (checksum mismatch)");
     }
-    // Counts are range-checked before they are converted: get<long>() of 1e300 is undefined.
-    auto count = [&](const char* key, long limit) {
-      const nlohmann::json& v = st.at(key);
-      if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(limit) : v.get<long>() < 0))
-        fail(path, ": corrupt checkpoint state ('", key, "' is not an integer from 0 to ", limit, ")");
-      return v.get<long>();
-    };
-    s.step = count("step", LONG_MAX);
-    s.epoch = int(count("epoch", INT_MAX));
-    s.position = count("position", LONG_MAX);
-    s.correct = count("correct", LONG_MAX);
-    s.seen = count("seen", LONG_MAX);
-    if (!st.at("loss_sum").is_number()) fail(path, ": corrupt checkpoint state ('loss_sum' is not a number)");
-    s.loss_sum = st.at("loss_sum").get<double>();
-    if (!st.at("history").is_array() || !st.at("recipe").is_object())
-      fail(path, ": corrupt checkpoint state (no history array or recipe object)");
-    s.history = st.at("history");
-    s.recipe = st.at("recipe");
+    s = state_from_json(st, path);
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": corrupt checkpoint state (", e.what(), ")");
   }

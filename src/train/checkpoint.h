@@ -23,6 +23,12 @@ struct TrainState {
   nlohmann::json recipe;  // what must match to resume (see trainer)
 };
 
+// The state without the tensors, as stored in the checkpoint (and sent to every rank).
+nlohmann::json state_to_json(const TrainState& s);
+// Throws Error naming `what` for out-of-range or mistyped fields, nlohmann::json::exception
+// for missing ones.
+TrainState state_from_json(const nlohmann::json& j, const std::string& what);
+
 void save_checkpoint(const std::string& path, const ViT& m, const std::vector<float>& adam_m,
                      const std::vector<float>& adam_v, const TrainState& s);
 

@@ -1,13 +1,16 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <iostream>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "core/rng.h"
 #include "core/threads.h"
+#include "dist/comm.h"
 #include "io/atomic_file.h"
 #include "io/model_file.h"
 #include "ops/cross_entropy.h"
@@ -20,44 +23,50 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Labels of a batch of the evaluation set, in order.
-EvalResult evaluate_impl(const ViT& m, const Dataset& d, int batch) {
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Loss, accuracy and confusion of the evaluation set: each rank takes a contiguous share,
+// and the sums meet in one all-reduce.
+EvalResult evaluate_impl(const ViT& m, const Dataset& d, int batch, const dist::Comm& comm) {
   const ViTConfig& c = m.cfg;
   const int K = c.num_classes;
   const long in = long(c.in_chans) * c.image_size * c.image_size;
-  EvalResult r;
-  r.confusion.assign(K, std::vector<long>(K, 0));
   std::vector<float> pixels(size_t(batch) * in);
   std::vector<int32_t> labels(batch);
   std::vector<uint32_t> idx(d.count);
-  for (int i = 0; i < d.count; ++i) idx[i] = uint32_t(i);
+  std::iota(idx.begin(), idx.end(), 0u);
+  const int lo = int(long(d.count) * comm.rank() / comm.size());
+  const int hi = int(long(d.count) * (comm.rank() + 1) / comm.size());
+  // [loss sum, correct, confusion [true][predicted]]: doubles count exactly up to 2^53.
+  std::vector<double> sums(2 + size_t(K) * K, 0.0);
   Activations a;
-  double loss = 0;
-  long correct = 0;
-  for (int i = 0; i < d.count; i += batch) {
-    const int b = std::min(batch, d.count - i);
+  for (int i = lo; i < hi; i += batch) {
+    const int b = std::min(batch, hi - i);
     make_batch(d, idx.data() + i, b, Augment{.enabled = false}, 0, 0, i, c.preprocess, pixels.data(), labels.data());
     vit_forward(m, pixels.data(), b, a);
     int right = 0;
-    loss += cross_entropy(a.logits, labels.data(), b, K, 0.0f, nullptr, &right) * b;
-    correct += right;
+    sums[0] += cross_entropy(a.logits, labels.data(), b, K, 0.0f, nullptr, &right) * b;
+    sums[1] += right;
     for (int j = 0; j < b; ++j) {
       const float* z = a.logits + long(j) * K;
-      r.confusion[labels[j]][std::max_element(z, z + K) - z]++;
+      sums[2 + size_t(labels[j]) * K + (std::max_element(z, z + K) - z)] += 1;
     }
   }
-  r.loss = d.count ? loss / d.count : 0;
-  r.accuracy = d.count ? double(correct) / d.count : 0;
+  comm.allreduce_sum(sums.data(), sums.size());
+  EvalResult r;
+  r.loss = d.count ? sums[0] / d.count : 0;
+  r.accuracy = d.count ? sums[1] / d.count : 0;
+  r.confusion.assign(K, std::vector<long>(K, 0));
   for (int k = 0; k < K; ++k) {
     long total = 0;
-    for (long v : r.confusion[k]) total += v;
+    for (int p = 0; p < K; ++p) total += r.confusion[k][p] = long(sums[2 + size_t(k) * K + p]);
     r.per_class.push_back(total ? double(r.confusion[k][k]) / total : 0.0);
   }
   return r;
 }
 
 // What must be identical for a resumed run to continue the same run.
-nlohmann::json recipe_of(const ViTConfig& c, const TrainOptions& o, const std::string& data_desc) {
+nlohmann::json recipe_of(const ViTConfig& c, const TrainOptions& o, const std::string& data_desc, int ranks) {
   return {{"model", config_to_json(c)},
           {"data", data_desc},
           {"limit_train", o.limit_train},
@@ -76,7 +85,22 @@ nlohmann::json recipe_of(const ViTConfig& c, const TrainOptions& o, const std::s
           {"flip", o.augment.flip},
           {"augment_from_epoch", o.augment.from_epoch + 1},
           {"merged_init", o.merged_init == MergedInit::Random ? "random" : "product"},
-          {"threads", max_threads()}};
+          {"threads", max_threads()},
+          {"ranks", ranks}};
+}
+
+void check_resumable(const std::string& ckpt, const nlohmann::json& got, const nlohmann::json& want) {
+  // The sums of a step are split differently over another number of processes, so such a
+  // run could not continue bit for bit. Checkpoints without "ranks" come from one process.
+  const int was = got.value("ranks", 1), now = want.at("ranks").get<int>();
+  if (was != now)
+    fail(ckpt, ": checkpoint was made by ", was, was == 1 ? " process" : " processes", ", this run has ", now,
+         "; resume it with the same number (", was == 1 ? "without mpirun" : cat("mpirun -np ", was),
+         ") or start afresh without --resume");
+  for (auto& [key, value] : want.items())
+    if (key != "ranks" && got.value(key, nlohmann::json()) != value)
+      fail(ckpt, ": checkpoint was made with a different ", key, " (", got.value(key, nlohmann::json()).dump(),
+           ", now ", value.dump(), "); resume with the same settings or start afresh without --resume");
 }
 
 void write_log(const std::string& path, const nlohmann::json& history) {
@@ -85,97 +109,200 @@ void write_log(const std::string& path, const nlohmann::json& history) {
   io::write_file_atomic(path, text);
 }
 
+// One rank's part of a data-parallel optimiser step on a global batch: forward and backward
+// of its share, one all-reduce summing the gradients (with the batch's loss, correct count
+// and any rank's interruption riding at the end of the same buffer), then clipping and AdamW,
+// identical on every rank, so the ranks' weights stay identical.
+class Stepper {
+ public:
+  Stepper(ViT& m, const TrainOptions& o, const AdamWConfig& opt, const dist::Comm& comm)
+      : adam_m(m.params.size(), 0.0f),
+        adam_v(m.params.size(), 0.0f),
+        m_(m),
+        o_(o),
+        opt_(opt),
+        comm_(comm),
+        local_(o.batch / comm.size()),
+        pixels_(size_t(local_) * m.cfg.in_chans * m.cfg.image_size * m.cfg.image_size),
+        dlogits_(size_t(local_) * m.cfg.num_classes),
+        labels_(local_),
+        grads_(m.params.size() + 3) {
+    act_.keep_all = true;
+  }
+
+  // The batch at st.position of `order` (the epoch's order of d).
+  void step(const Dataset& d, const uint32_t* order, int epoch, TrainState& st) {
+    const int ranks = comm_.size(), K = m_.cfg.num_classes;
+    const long first = st.position * o_.batch + long(comm_.rank()) * local_;
+    make_batch(d, order + first, local_, o_.augment, o_.seed, epoch, first, m_.cfg.preprocess, pixels_.data(),
+               labels_.data());
+    vit_forward(m_, pixels_.data(), local_, act_);
+    int right = 0;
+    double loss = cross_entropy(act_.logits, labels_.data(), local_, K, o_.label_smoothing, dlogits_.data(), &right);
+    // dlogits are of this share's mean loss; the batch's mean is their mean over ranks.
+    if (ranks > 1)
+      for (float& g : dlogits_) g /= float(ranks);
+    std::fill(grads_.begin(), grads_.end(), 0.0f);
+    vit_backward(m_, dlogits_.data(), act_, grads_.data(), bw_);
+    const size_t n = m_.params.size();
+    stop_requested = interrupted();
+    if (ranks > 1) {
+      grads_[n] = float(loss), grads_[n + 1] = float(right), grads_[n + 2] = stop_requested;
+      if (sync) {
+        const auto t0 = Clock::now();
+        comm_.barrier();
+        wait_s += seconds_since(t0);
+      }
+      const auto t0 = Clock::now();
+      comm_.allreduce_sum(grads_.data(), grads_.size());
+      allreduce_s += seconds_since(t0);
+      loss = grads_[n] / ranks, right = int(std::lround(grads_[n + 1]));
+      stop_requested = grads_[n + 2] > 0;
+    }
+    st.loss_sum += loss, st.correct += right, st.seen += o_.batch;
+    clip_grad_norm(grads_.data(), n, opt_.clip);
+    const float lr = lr_at(opt_, st.step);
+    ++st.step;
+    adamw_step(m_.layout, m_.params.data(), grads_.data(), adam_m.data(), adam_v.data(), st.step, lr, opt_);
+  }
+
+  std::vector<float> adam_m, adam_v;
+  bool stop_requested = false;  // Ctrl-C or SIGTERM on any rank during the last step
+  double allreduce_s = 0, wait_s = 0;
+  bool sync = false;  // barrier before the all-reduce, so that its time is the transfer alone
+
+ private:
+  ViT& m_;
+  const TrainOptions& o_;
+  const AdamWConfig& opt_;
+  const dist::Comm& comm_;
+  int local_;
+  Activations act_;
+  BackwardBuffers bw_;
+  std::vector<float> pixels_, dlogits_;
+  std::vector<int32_t> labels_;
+  std::vector<float> grads_;  // the gradient, then the batch's loss, correct count and interruption
+};
+
+// Ranks stop together, or their collectives would no longer match.
+bool interrupted_anywhere(const dist::Comm& comm) {
+  double any = interrupted();
+  comm.allreduce_sum(&any, 1);
+  return any > 0;
+}
+
+nlohmann::json data_checksums(const DataSplits& d) {
+  nlohmann::json sums = nlohmann::json::array();
+  for (const Dataset* s : {&d.train, &d.test})
+    sums.push_back({dist::checksum(s->pixels.data(), s->pixels.size()),
+                    dist::checksum(s->labels.data(), s->labels.size() * sizeof(int32_t))});
+  return sums;
+}
+
 }  // namespace
 
 EvalResult evaluate(const ViT& m, const Dataset& d, int batch) {
   if (d.num_classes() != m.cfg.num_classes)
     fail("data has ", d.num_classes(), " classes, the model ", m.cfg.num_classes);
-  return evaluate_impl(m, d, batch);
+  return evaluate_impl(m, d, batch, dist::single_process());
 }
 
 std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
-  const DataSplits loaded = o.preloaded ? DataSplits{} : load_data(o.data, o.limit_train, o.limit_test);
+  const dist::Comm& comm = dist::world();
+  const int ranks = comm.size();
+  const bool writer = comm.rank() == 0;  // the one process that prints and writes files
+
+  // Each rank loads the data itself; a problem on any rank stops them all.
+  DataSplits loaded;
   const DataSplits& data = o.preloaded ? *o.preloaded : loaded;
+  dist::collectively(comm, [&] {
+    if (o.batch % ranks != 0)
+      fail("--batch ", o.batch, " is the global batch, split evenly over the ", ranks,
+           " processes: make it a multiple of ", ranks);
+    if (!o.preloaded) loaded = load_data(o.data, o.limit_train, o.limit_test);
+    const Dataset& tr = data.train;
+    if (tr.height != c0.image_size || tr.width != c0.image_size || tr.channels != c0.in_chans)
+      fail(o.data, ": images are ", tr.width, "x", tr.height, "x", tr.channels, ", the model takes ", c0.image_size,
+           "x", c0.image_size, "x", c0.in_chans);
+    if (o.batch > tr.count) fail("--batch ", o.batch, " is larger than the training set (", tr.count, " images)");
+  });
   const Dataset& tr = data.train;
   ViTConfig c = c0;
-  if (tr.height != c.image_size || tr.width != c.image_size || tr.channels != c.in_chans)
-    fail(o.data, ": images are ", tr.width, "x", tr.height, "x", tr.channels, ", the model takes ", c.image_size, "x",
-         c.image_size, "x", c.in_chans);
   if (tr.num_classes() != c.num_classes) c.num_classes = tr.num_classes();
   c.class_names = tr.class_names;
-  if (o.batch > tr.count) fail("--batch ", o.batch, " is larger than the training set (", tr.count, " images)");
 
   const long steps_per_epoch = tr.count / o.batch;  // the last partial batch is dropped, as timm does
   AdamWConfig opt = o.opt;
   opt.total_steps = steps_per_epoch * o.epochs;
   opt.warmup_steps = long(o.warmup_epochs * steps_per_epoch);
 
-  std::filesystem::create_directories(o.out);
   const std::string ckpt = o.out + "/checkpoint.safetensors", model_path = o.out + "/model.safetensors",
                     log_path = o.out + "/log.jsonl";
 
-  ViT m(c);
-  std::vector<float> adam_m(m.params.size(), 0.0f), adam_v(m.params.size(), 0.0f);
   TrainState st;
-  st.recipe = recipe_of(c, o, data.description);
-  if (o.resume && std::filesystem::exists(ckpt)) {
-    const nlohmann::json want = st.recipe;
-    load_checkpoint(ckpt, m, adam_m, adam_v, st);
-    for (auto& [key, value] : want.items())
-      if (st.recipe.value(key, nlohmann::json()) != value)
-        fail(ckpt, ": checkpoint was made with a different ", key, " (", st.recipe.value(key, nlohmann::json()).dump(),
-             ", now ", value.dump(), "); resume with the same settings or start afresh without --resume");
-    std::fprintf(stderr, "resuming %s at epoch %d, step %ld\n", ckpt.c_str(), st.epoch + 1, st.step);
-  } else {
-    if (std::filesystem::exists(ckpt) && !o.resume)
-      std::fprintf(stderr, "note: %s exists; starting afresh (use --resume to continue it)\n", ckpt.c_str());
-    init_params(m, o.seed, o.merged_init);
+  st.recipe = recipe_of(c, o, data.description, ranks);
+  if (ranks > 1) {
+    nlohmann::json mine = st.recipe;
+    mine.erase("threads");  // hosts may have different core counts
+    mine["data_checksums"] = data_checksums(data);
+    dist::require_same(comm, mine, "every process must run the same command on the same data");
   }
 
-  Activations act;
-  act.keep_all = true;
-  BackwardBuffers bw;
-  std::vector<float> grads(m.params.size());
-  const long in = long(c.in_chans) * c.image_size * c.image_size;
-  std::vector<float> pixels(size_t(o.batch) * in), dlogits(size_t(o.batch) * c.num_classes);
-  std::vector<int32_t> labels(o.batch);
+  ViT m(c);
+  Stepper stepper(m, o, opt, comm);
+  dist::collectively(comm, [&] {
+    if (!writer) return;
+    std::filesystem::create_directories(o.out);
+    if (o.resume && std::filesystem::exists(ckpt)) {
+      const nlohmann::json want = st.recipe;
+      load_checkpoint(ckpt, m, stepper.adam_m, stepper.adam_v, st);
+      check_resumable(ckpt, st.recipe, want);
+      std::fprintf(stderr, "resuming %s at epoch %d, step %ld\n", ckpt.c_str(), st.epoch + 1, st.step);
+    } else {
+      if (std::filesystem::exists(ckpt) && !o.resume)
+        std::fprintf(stderr, "note: %s exists; starting afresh (use --resume to continue it)\n", ckpt.c_str());
+      init_params(m, o.seed, o.merged_init);
+    }
+  });
+  if (ranks > 1) {  // every rank continues from rank 0's weights, moments and place in the run
+    for (std::vector<float>* v : {&m.params, &stepper.adam_m, &stepper.adam_v})
+      comm.broadcast(v->data(), v->size() * sizeof(float), 0);
+    st = state_from_json(dist::broadcast_json(comm, state_to_json(st)), "rank 0's training state");
+  }
+
+  // Rank 0 writes the state of every rank: first check that they are the same.
+  auto save = [&] {
+    if (ranks > 1)
+      dist::require_same(comm, {{"weights_crc32", dist::checksum(m.params.data(), m.params.size() * sizeof(float))}},
+                         cat("the ranks' weights diverged by step ", st.step));
+    if (writer) save_checkpoint(ckpt, m, stepper.adam_m, stepper.adam_v, st);
+  };
 
   while (st.epoch < o.epochs) {
-    if (interrupted()) throw Interrupted(cat("interrupted; ", ckpt, " is saved: --resume continues it"));
+    if (interrupted_anywhere(comm)) throw Interrupted(cat("interrupted; ", ckpt, " is saved: --resume continues it"));
     const std::vector<uint32_t> order = epoch_order(tr.count, o.seed, st.epoch);
-    Progress bar("epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(o.epochs), steps_per_epoch, o.progress);
+    Progress bar("epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(o.epochs), steps_per_epoch,
+                 o.progress && writer);
     const auto t0 = Clock::now();
     long images = 0;
+    stepper.allreduce_s = 0;
     for (; st.position < steps_per_epoch; ++st.position) {
-      const long first = st.position * o.batch;
-      make_batch(tr, order.data() + first, o.batch, o.augment, o.seed, st.epoch, first, c.preprocess, pixels.data(),
-                 labels.data());
-      vit_forward(m, pixels.data(), o.batch, act);
-      int right = 0;
-      st.loss_sum += cross_entropy(act.logits, labels.data(), o.batch, c.num_classes, o.label_smoothing,
-                                   dlogits.data(), &right);
-      st.correct += right, st.seen += o.batch;
-      std::fill(grads.begin(), grads.end(), 0.0f);
-      vit_backward(m, dlogits.data(), act, grads.data(), bw);
-      clip_grad_norm(grads.data(), grads.size(), opt.clip);
-      const float lr = lr_at(opt, st.step);
-      ++st.step;
-      adamw_step(m.layout, m.params.data(), grads.data(), adam_m.data(), adam_v.data(), st.step, lr, opt);
+      stepper.step(tr, order.data(), st.epoch, st);
       images += o.batch;
-      const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
       char extra[96];
-      std::snprintf(extra, sizeof extra, "loss %.4f  %.0f img/s", st.loss_sum / (st.position + 1), images / secs);
+      std::snprintf(extra, sizeof extra, "loss %.4f  %.0f img/s", st.loss_sum / (st.position + 1),
+                    images / seconds_since(t0));
       bar.update(st.position + 1, extra);
-      const bool stop = interrupted();
+      const bool stop = stepper.stop_requested;
       if ((stop || (o.save_every > 0 && st.step % o.save_every == 0)) && st.position + 1 < steps_per_epoch) {
         ++st.position;  // the checkpoint says where to continue
-        save_checkpoint(ckpt, m, adam_m, adam_v, st);
+        save();
         if (stop) throw Interrupted(cat("interrupted; ", ckpt, " is saved: --resume continues it"));
         --st.position;
       }
     }
-    const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    const EvalResult ev = evaluate_impl(m, data.test, 256);
+    const double train_secs = seconds_since(t0);
+    const EvalResult ev = evaluate_impl(m, data.test, 256, comm);
     nlohmann::json rec = {{"epoch", st.epoch + 1},
                           {"step", st.step},
                           {"train_loss", st.loss_sum / steps_per_epoch},
@@ -184,6 +311,7 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
                           {"test_acc", ev.accuracy},
                           {"images_per_s", images > 0 ? images / train_secs : 0.0},
                           {"lr", lr_at(opt, st.step - 1)}};
+    if (ranks > 1) rec["ranks"] = ranks, rec["allreduce_s"] = stepper.allreduce_s;
     char extra[128];
     std::snprintf(extra, sizeof extra, "loss %.4f  test %.2f%%", st.loss_sum / steps_per_epoch, 100 * ev.accuracy);
     bar.finish(extra);
@@ -191,14 +319,47 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
     ++st.epoch;
     st.position = 0, st.loss_sum = 0, st.correct = 0, st.seen = 0;
     // Checkpoint first: log.jsonl and model.safetensors are rebuilt from it if we die here.
-    save_checkpoint(ckpt, m, adam_m, adam_v, st);
-    write_log(log_path, st.history);
-    io::save_model(model_path, m);
+    save();
+    if (writer) write_log(log_path, st.history), io::save_model(model_path, m);
   }
   // A run that died after its last checkpoint, resumed, still leaves a complete log and model.
-  write_log(log_path, st.history);
-  io::save_model(model_path, m);
+  if (writer) write_log(log_path, st.history), io::save_model(model_path, m);
   return std::vector<nlohmann::json>(st.history.begin(), st.history.end());
+}
+
+TrainBench bench_training(const ViTConfig& c, int batch, int steps, int warmup) {
+  const dist::Comm& comm = dist::world();
+  dist::collectively(comm, [&] {
+    if (batch % comm.size() != 0)
+      fail("--batch ", batch, " is the global batch: make it a multiple of the ", comm.size(), " processes");
+  });
+  // Random pixels and labels: the speed does not depend on what the images show.
+  Dataset d;
+  d.count = batch, d.channels = c.in_chans, d.height = d.width = c.image_size;
+  d.pixels.resize(size_t(batch) * d.image_bytes());
+  Rng rng(7);
+  for (uint8_t& p : d.pixels) p = uint8_t(rng.below(256));
+  for (int i = 0; i < batch; ++i) d.labels.push_back(int32_t(rng.below(uint32_t(c.num_classes))));
+  ViT m(c);
+  init_params(m, 1);
+  TrainOptions o;
+  o.batch = batch;
+  AdamWConfig opt = o.opt;
+  opt.total_steps = warmup + steps;
+  Stepper stepper(m, o, opt, comm);
+  stepper.sync = true;
+  std::vector<uint32_t> order(batch);
+  std::iota(order.begin(), order.end(), 0u);
+  TrainState st;
+  for (int i = 0; i < warmup; ++i) stepper.step(d, order.data(), 0, st);
+  stepper.allreduce_s = stepper.wait_s = 0;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) stepper.step(d, order.data(), 0, st);
+  const double total = seconds_since(t0);
+  TrainBench r;
+  r.ranks = comm.size(), r.threads = max_threads(), r.batch = batch, r.steps = steps, r.params = m.params.size();
+  r.step_s = total / steps, r.wait_s = stepper.wait_s / steps, r.allreduce_s = stepper.allreduce_s / steps;
+  return r;
 }
 
 }  // namespace vitqk

@@ -40,6 +40,27 @@ EvalResult evaluate(const ViT& m, const Dataset& d, int batch = 256);
 
 // Trains a model of config `c` (forms per layer as given) and writes DIR/checkpoint.safetensors,
 // DIR/model.safetensors and DIR/log.jsonl. Returns the epoch records (as in log.jsonl).
+//
+// Under mpirun (dist::world() has N > 1 ranks) the run is data-parallel and computes the
+// same function: rank 0's weights go to every rank; each rank takes its 1/N share of every
+// global batch of o.batch images (same seeded order and augmentation); the gradients are
+// summed in one all-reduce and every rank takes the same AdamW step. Only the order of
+// floating-point sums differs from one process. Rank 0 alone prints and writes files; the
+// test set is split over the ranks. A checkpoint resumes only under the same N.
 std::vector<nlohmann::json> train(const ViTConfig& c, const TrainOptions& o);
+
+// The speed of data-parallel training steps over dist::world() (vitqk bench --train).
+struct TrainBench {
+  int ranks = 1, threads = 1, batch = 0, steps = 0;
+  size_t params = 0;
+  double step_s = 0;       // mean wall time of a step, of which:
+  double wait_s = 0;       //   waiting for the slowest rank (a barrier before the all-reduce)
+  double allreduce_s = 0;  //   the all-reduce of the gradients
+  double images_per_s() const { return batch / step_s; }
+};
+
+// `steps` optimiser steps (after `warmup` untimed ones) of a model of config c with random
+// weights on random images, global batch `batch`.
+TrainBench bench_training(const ViTConfig& c, int batch, int steps, int warmup);
 
 }  // namespace vitqk

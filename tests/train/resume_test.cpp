@@ -27,7 +27,9 @@ class Resume : public ::testing::Test {
   void SetUp() override {
     if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
       GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-    dir = ::testing::TempDir() + "/vitqk_resume_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    // The pid: other checkouts' suites may run the same test at the same time.
+    dir = ::testing::TempDir() + "/vitqk_resume_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+          "_" + std::to_string(getpid());
     fs::remove_all(dir);
     fs::create_directories(dir);
     cfg = dir + "/tiny.json";
