@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/peak.h"
 #include "core/threads.h"
+#include "io/safetensors.h"
 #include "model/convert.h"
 
 namespace vitqk::cli {
@@ -35,13 +36,12 @@ io::LoadedModel ModelFlags::load() const {
 }
 
 PackedViT ModelFlags::load_packed(Precision precision) const {
+  const ViTConfig stored = io::infer_model(io::SafeTensorsReader(path), opts).config;  // the header only
+  if (choose_forms(stored, attention, true) != stored.qk || choose_forms(stored, ov, false) != stored.ov)
+    return PackedViT(load().model, precision);  // load() converts
   io::LoadedPacked m = io::load_packed(path, precision, opts);
-  const auto qk = choose_forms(m.model.cfg, attention, true), o = choose_forms(m.model.cfg, ov, false);
-  if (qk == m.model.cfg.qk && o == m.model.cfg.ov) {
-    for (const auto& n : m.notes) std::cerr << "vitqk: note: " << path << ": " << n << "\n";
-    return std::move(m.model);
-  }
-  return PackedViT(load().model, precision);  // load() converts
+  for (const auto& n : m.notes) std::cerr << "vitqk: note: " << path << ": " << n << "\n";
+  return std::move(m.model);
 }
 
 void DtypeFlag::add(CLI::App* app) {

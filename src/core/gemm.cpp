@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/threads.h"
 
 namespace vitqk {
 
@@ -27,7 +28,7 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
 }
 
 void to_bf16(bf16* dst, const float* src, long n) {
-#pragma omp parallel for schedule(static) if (n > (1 << 16) && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (n >= kParallelMin && !omp_in_parallel())
   for (long i = 0; i < n; ++i) {
     uint32_t u;
     std::memcpy(&u, &src[i], 4);

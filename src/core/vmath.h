@@ -12,12 +12,15 @@ namespace vitqk::vmath {
 
 #pragma omp declare simd notinbranch
 inline float exp(float x) {
-  constexpr float lo = -87.336544f, hi = 88.72283f;  // ln(FLT_MIN), ln(FLT_MAX)
-  const float xc = x < lo ? lo : (x > hi ? hi : x);
+  // Clamped with compare-selects that compile to single max/min instructions. Below -88,
+  // 2^n is 2^-127, whose bit pattern below is 0: the result underflows to 0 by itself.
+  constexpr float lo = -88.0f, hi = 88.72283f;  // hi = ln(FLT_MAX)
+  float xc = x > lo ? x : lo;
+  xc = xc < hi ? xc : hi;
   // e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln(2)/2; ln 2 in two parts (Cody-Waite)
   // keeps r exact to a few ulp. Adding 1.5 * 2^23 rounds to an integer in the low mantissa bits.
   constexpr float shifter = 12582912.0f;
-  const float kn = xc * 1.44269504f + shifter;
+  const float kn = std::fma(xc, 1.44269504f, shifter);
   const int32_t n = std::bit_cast<int32_t>(kn) - std::bit_cast<int32_t>(shifter);
   const float k = kn - shifter;
   float r = std::fma(-k, 0.693359375f, xc);  // ln 2 high part: 9 bits, so k * it is exact
@@ -31,13 +34,12 @@ inline float exp(float x) {
   p = std::fma(p, r, 0.5f);
   p = std::fma(p, r, 1.0f);
   p = std::fma(p, r, 1.0f);
-  // 2^n as a float, n in [-126, 128]; 2^128 is out of range, so that case is 2^127 * 2.
+  // 2^n as a float, n in [-127, 128]; 2^128 is out of range, so that case is 2^127 * 2.
   const int32_t e = n + 127;
-  const float scale = std::bit_cast<float>((e > 254 ? 254 : e) << 23);
+  const float scale = std::bit_cast<float>((e < 254 ? e : 254) << 23);
   const float y = p * scale * (e > 254 ? 2.0f : 1.0f);
-  const float under = x < lo ? 0.0f : y;
   const float inf = std::bit_cast<float>(0x7f800000);
-  return x != x ? x : (x > hi ? inf : under);
+  return x > hi ? inf : (x == x ? y : x);
 }
 
 namespace detail {

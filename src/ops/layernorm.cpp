@@ -2,12 +2,14 @@
 
 #include <cmath>
 
+#include "core/threads.h"
+
 namespace vitqk {
 
 void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w, const float* b,
                        int N, int C, float eps, long x_stride) {
   if (x_stride == 0) x_stride = C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (long(N) * C >= kParallelMin)
   for (int i = 0; i < N; ++i) {
     const float* xi = x + i * x_stride;
     float* yi = y + (long)i * C;
@@ -35,7 +37,7 @@ namespace vitqk {
 void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* mean,
                         const float* rstd, const float* w, int N, int C) {
   // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (long(N) * C >= kParallelMin)
   for (int i = 0; i < N; ++i) {
     const float* dyi = dy + (long)i * C;
     const float* xi = x + (long)i * C;
@@ -57,7 +59,7 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const 
   }
   // Parameter gradients: columns in parallel, rows in order (thread-count independent bits).
   constexpr int kBlock = 64;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (long(N) * C >= kParallelMin)
   for (int c0 = 0; c0 < C; c0 += kBlock) {
     const int c1 = c0 + kBlock < C ? c0 + kBlock : C;
     for (int i = 0; i < N; ++i) {
