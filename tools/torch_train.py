@@ -19,10 +19,11 @@ The recipe mirrors src/train/trainer.cpp, adamw.cpp, init.cpp and data.h:
   cls_token and pos_embed; global gradient-norm clipping (--clip 1.0); per-step learning rate:
   linear warm-up from lr/W to lr over W = int(warmup_epochs * steps_per_epoch) steps, then cosine
   to --min-lr at the last step;
-* cross-entropy with label smoothing 0.1; batch 128, the last partial batch dropped; a fresh
+* cross-entropy (label smoothing --label-smoothing, default 0); batch 128, the last partial batch dropped; a fresh
   random order every epoch;
-* augmentation (on unless --no-augment): zero padding 4 + random 28x28 crop, then horizontal
-  flip with p = 0.5 (torchvision RandomCrop(28, padding=4) + RandomHorizontalFlip), before
+* augmentation (on unless --no-augment, from epoch --augment-from = 2): horizontal flip with
+  p = 0.5 (torchvision RandomHorizontalFlip), after a random 28x28 crop of the image zero-padded
+  by --crop-pad (default 0: no crop; torchvision RandomCrop(28, padding=pad)), before
   normalising with mean 0.2860, std 0.3530;
 * evaluation after every epoch on the test split (batch 256, loss without smoothing).
 Random streams (order, augmentation, init) are PyTorch's, not vitqk's: runs agree in
@@ -178,14 +179,16 @@ def main():
     ap.add_argument("--merged-init", choices=["product", "random"], default="product")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--min-lr", type=float, default=1e-5)
     ap.add_argument("--wd", type=float, default=0.05)
-    ap.add_argument("--warmup-epochs", type=float, default=0.5)
+    ap.add_argument("--warmup-epochs", type=float, default=0.1)
     ap.add_argument("--clip", type=float, default=1.0, help="max global gradient norm (0: off)")
-    ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-augment", action="store_true", help="turn off random crop and horizontal flip")
+    ap.add_argument("--augment-from", type=int, default=2, help="first epoch (1-based) with augmentation")
+    ap.add_argument("--crop-pad", type=int, default=0, help="zero padding around the random crop")
     ap.add_argument("--limit-train", type=int, default=0)
     ap.add_argument("--limit-test", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
@@ -229,7 +232,7 @@ def main():
         loss_sum, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
         for pos in range(steps_per_epoch):
             idx = order[pos * a.batch:(pos + 1) * a.batch]
-            x, y = make_batch(tr_x, tr_y, idx, not a.no_augment, gen)
+            x, y = make_batch(tr_x, tr_y, idx, not a.no_augment and epoch + 1 >= a.augment_from, gen, a.crop_pad)
             lr = lr_at(step, a.lr, a.min_lr, warmup, total)
             for g in opt.param_groups:
                 g["lr"] = lr

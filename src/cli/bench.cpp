@@ -1,11 +1,7 @@
 // vitqk bench: the speed of a whole model (vit_forward) as a fraction of this machine's
 // measured FMA peak, or, with --attention-grid, one attention layer in both query-key forms
 // over a grid of shapes, checked against the cost model's prediction.
-#include <sys/resource.h>
-
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -13,38 +9,16 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/peak.h"
-#include "core/rng.h"
 #include "core/threads.h"
+#include "measure/attention_grid.h"
+#include "measure/timing.h"
 #include "model/convert.h"
 #include "model/cost.h"
-#include "ops/attention.h"
-#include "ops/linear.h"
 #include "train/init.h"
 
 namespace vitqk::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
-nlohmann::json machine_json(const CpuInfo& cpu, const Peak& p) {
-  return {{"cpu", cpu.model},       {"threads", p.threads},       {"avx512f", cpu.avx512f},
-          {"avx512_bf16", cpu.avx512_bf16}, {"peak_isa", p.isa}, {"peak_gflops", p.gflops}};
-}
 
 void print_machine(const CpuInfo& cpu, const Peak& p) {
   std::printf("machine: %s, %d threads, avx512f %s, avx512_bf16 %s; measured fp32 FMA peak %.0f GFLOP/s (%s)\n",
@@ -57,10 +31,6 @@ std::string forms_name(const std::vector<Form>& f) {
   for (Form x : f)
     if (x != f[0]) return "mixed";
   return form_name(f[0]);
-}
-
-void fill_normal(std::vector<float>& v, Rng& rng, float std) {
-  for (float& x : v) x = std * rng.normal();
 }
 
 // ---- whole model -------------------------------------------------------------------------
@@ -91,17 +61,7 @@ void run_model_bench(const ModelBench& o, bool json) {
   const CpuInfo cpu = cpu_info();
   const Peak peak = measure_peak(max_threads());
 
-  std::vector<float> pixels(size_t(o.batch) * c.in_chans * c.image_size * c.image_size);
-  Rng rng(2);
-  fill_normal(pixels, rng, 1.0f);
-  Activations a;
-  for (int i = 0; i < o.warmup; ++i) vit_forward(m, pixels.data(), o.batch, a);
-  std::vector<double> times;
-  for (int i = 0; i < o.runs; ++i) {
-    const auto t0 = Clock::now();
-    vit_forward(m, pixels.data(), o.batch, a);
-    times.push_back(ms_since(t0));
-  }
+  const std::vector<double> times = time_forward(m, o.batch, o.runs, o.warmup);
   const double ms = median(times);
   const int64_t macs = model_cost(c).total().macs;
   const double gflops = 2.0 * double(macs) * o.batch / (ms * 1e-3) * 1e-9;
@@ -138,77 +98,6 @@ void run_model_bench(const ModelBench& o, bool json) {
 
 // ---- one attention layer in both query-key forms ------------------------------------------
 
-// The parts of an attention layer whose cost depends on the form: input projection, the
-// attention core and the output projection (layernorm and residual excluded), one image.
-struct AttentionLayer {
-  AttentionDims d;
-  std::vector<float> x, w_in, b_in, w_out, b_out, P, att, heads, y;
-
-  AttentionLayer(int D, int H, int n, Form qk, Rng& rng)
-      : d{1, n, D, H, qk, Form::Factorized},
-        x(size_t(n) * D),
-        w_in(size_t(d.in_rows()) * D),
-        b_in(d.in_rows()),
-        w_out(size_t(D) * d.out_cols()),
-        b_out(D),
-        P(size_t(n) * d.in_rows()),
-        att(size_t(H) * n * n),
-        heads(size_t(n) * d.out_cols()),
-        y(size_t(n) * D) {
-    for (auto* v : {&x, &b_in, &b_out}) fill_normal(*v, rng, 1.0f);
-    for (auto* v : {&w_in, &w_out}) fill_normal(*v, rng, 1.0f / std::sqrt(float(D)));
-    // Scores of unit variance in both forms, as in a real model: q, k have unit entries and
-    // are scaled by 1/sqrt(d_h); a merged p = x A_h^T + u_h meets x unscaled, so A_h needs
-    // entries of std 1/D. (Scores D times too wide would make exp() underflow, a slow path
-    // that has nothing to do with the form.)
-    if (qk == Form::Merged)
-      for (long i = 0; i < long(d.qk_rows()) * D; ++i) w_in[i] /= std::sqrt(float(D));
-  }
-  void run() {
-    const int n = d.n, D = d.D;
-    linear_forward(P.data(), x.data(), w_in.data(), b_in.data(), n, D, d.in_rows());
-    attention_forward(d, P.data(), x.data(), att.data(), heads.data());
-    linear_forward(y.data(), heads.data(), w_out.data(), b_out.data(), n, d.out_cols(), D);
-  }
-};
-
-struct GridPoint {
-  int D, H, n;
-};
-
-std::vector<GridPoint> grid(bool quick) {
-  if (quick)
-    return {{64, 1, 197},  {256, 1, 197}, {768, 1, 197}, {768, 1, 50},   {512, 2, 197},
-            {192, 3, 197}, {384, 6, 197}, {768, 12, 197}, {1024, 16, 197}, {768, 12, 50}};
-  std::vector<GridPoint> g;
-  for (int n : {50, 197, 577})  // single-head layers: the only ones the cost model merges
-    for (int D : {64, 128, 256, 384, 512, 768, 1024}) g.push_back({D, 1, n});
-  for (int D : {128, 256, 512, 1024}) g.push_back({D, 2, 197});  // wide heads
-  for (GridPoint p : {GridPoint{1024, 2, 50}, {1024, 2, 577}, {512, 2, 577}, {512, 4, 197}, {1024, 4, 197}})
-    g.push_back(p);
-  for (int n : {50, 197, 577})  // ViT-Ti/S/B (and L at 197): the standard shapes
-    for (GridPoint p : {GridPoint{192, 3, n}, {384, 6, n}, {768, 12, n}}) g.push_back(p);
-  g.push_back({1024, 16, 197});
-  g.push_back({64, 4, 197});  // narrow heads (d_h = 16)
-  return g;
-}
-
-// Median ms per run of two layers. Each measurement repeats a layer for about target_ms;
-// the measurements of the two alternate, so a change of machine load hits both alike.
-std::pair<double, double> time_pair(AttentionLayer& a, AttentionLayer& b, double target_ms, int measurements) {
-  auto once = [](AttentionLayer& l, int reps) {
-    const auto t0 = Clock::now();
-    for (int r = 0; r < reps; ++r) l.run();
-    return ms_since(t0) / reps;
-  };
-  once(a, 1), once(b, 1);  // warm caches and page in the buffers
-  const int ra = std::max(1, int(std::ceil(target_ms / once(a, 1))));
-  const int rb = std::max(1, int(std::ceil(target_ms / once(b, 1))));
-  std::vector<double> ta, tb;
-  for (int i = 0; i < measurements; ++i) ta.push_back(once(a, ra)), tb.push_back(once(b, rb));
-  return {median(ta), median(tb)};
-}
-
 void run_attention_grid(bool quick, bool json) {
   const CpuInfo cpu = cpu_info();
   const Peak peak = measure_peak(max_threads());
@@ -222,40 +111,21 @@ void run_attention_grid(bool quick, bool json) {
     std::printf("%5s %3s %4s %10s %10s %9s %9s %10s %10s  %s\n", "D", "H", "n", "fact ms", "merged ms", "measured",
                 "predicted", "pred fast", "meas fast", "right");
   }
+  std::vector<AttentionTiming> timings;
   nlohmann::json points = nlohmann::json::array();
-  int decided = 0, right = 0;
-  std::vector<std::string> wrong;
-  Rng rng(3);
-  for (const GridPoint& g : grid(quick)) {
-    AttentionLayer fact(g.D, g.H, g.n, Form::Factorized, rng), merged(g.D, g.H, g.n, Form::Merged, rng);
-    const auto [fms, mms] = time_pair(fact, merged, target_ms, measurements);
-    auto macs = [&](Form f) { return qk_cost(g.D, g.H, g.n, f).macs + ov_cost(g.D, g.H, g.n, Form::Factorized).macs; };
-    const double predicted = double(macs(Form::Merged)) / double(macs(Form::Factorized));
-    const double measured = mms / fms;
-    const std::string pred_fast = predicted < 1 ? "merged" : "factorized";
-    const std::string meas_fast = measured < 1 ? "merged" : "factorized";
-    const bool clear = std::max(measured, 1 / measured) > 1.10;  // the two times differ by > 10%
-    const bool ok = pred_fast == meas_fast;
-    if (clear) {
-      ++decided, right += ok;
-      if (!ok) wrong.push_back(cat("D=", g.D, " H=", g.H, " n=", g.n));
-    }
-    points.push_back({{"D", g.D},
-                      {"H", g.H},
-                      {"n", g.n},
-                      {"factorized_ms", fms},
-                      {"merged_ms", mms},
-                      {"measured_ratio", measured},
-                      {"predicted_ratio", predicted},
-                      {"predicted_faster", pred_fast},
-                      {"measured_faster", meas_fast},
-                      {"differ_by_10pct", clear},
-                      {"right", ok}});
+  for (const AttentionShape& g : attention_grid(quick)) {
+    const AttentionTiming& t = timings.emplace_back(time_attention(g, target_ms, measurements, 3));
+    points.push_back(t.to_json());
     if (!json)
-      std::printf("%5d %3d %4d %10.3f %10.3f %9.3f %9.3f %10s %10s  %s\n", g.D, g.H, g.n, fms, mms, measured, predicted,
-                  pred_fast.c_str(), meas_fast.c_str(), ok ? (clear ? "yes" : "yes (within 10%)") : (clear ? "NO" : "no (within 10%)"));
+      std::printf("%5d %3d %4d %10.3f %10.3f %9.3f %9.3f %10s %10s  %s\n", g.D, g.H, g.n, t.factorized_ms,
+                  t.merged_ms, t.measured_ratio, t.predicted_ratio, t.predicted_ratio < 1 ? "merged" : "factorized",
+                  t.measured_ratio < 1 ? "merged" : "factorized",
+                  t.right ? (t.clear ? "yes" : "yes (within 10%)") : (t.clear ? "NO" : "no (within 10%)"));
   }
-  const double accuracy = decided ? double(right) / decided : 1.0;
+  const GridScore sc = score(timings);
+  const int decided = sc.decided, right = sc.right;
+  const std::vector<std::string>& wrong = sc.wrong;
+  const double accuracy = sc.accuracy();
   const double seconds = ms_since(t_start) * 1e-3;
   if (json) {
     nlohmann::json j = {{"points", points},        {"decided", decided},

@@ -37,5 +37,6 @@ void add_unmerge(CLI::App& root);
 void add_train(CLI::App& root);
 void add_eval(CLI::App& root);
 void add_bench(CLI::App& root);
+void add_study(CLI::App& root);
 
 }  // namespace vitqk::cli

@@ -4,6 +4,7 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vitqk: Vision Transformers with factorized and merged query-key attention"};
@@ -17,10 +18,14 @@ int main(int argc, char** argv) {
   vitqk::cli::add_train(app);
   vitqk::cli::add_eval(app);
   vitqk::cli::add_bench(app);
+  vitqk::cli::add_study(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const vitqk::Interrupted& e) {
+    std::cerr << "vitqk: " << e.what() << "\n";
+    return 130;
   } catch (const vitqk::Error& e) {
     std::cerr << "vitqk: error: " << e.what() << "\n";
     return 1;

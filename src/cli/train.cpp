@@ -7,6 +7,7 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "model/convert.h"
 #include "train/trainer.h"
 
@@ -52,6 +53,13 @@ void add_train(CLI::App& root) {
   app->add_option("--label-smoothing", o.label_smoothing, "Label smoothing")->check(CLI::Range(0.0, 0.99))->capture_default_str();
   app->add_option("--seed", o.seed, "Seed of initialisation, data order and augmentation")->capture_default_str();
   app->add_flag("--no-augment", no_augment, "Turn off random crop and horizontal flip");
+  static int augment_from = 2;
+  app->add_option("--augment-from", augment_from, "First epoch (1-based) with augmentation")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app->add_option("--crop-pad", o.augment.pad, "Augmentation: zero padding around the random crop (pixels)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   app->add_option("--limit-train", o.limit_train, "Use only the first N training images")->check(CLI::NonNegativeNumber);
   app->add_option("--limit-test", o.limit_test, "Use only the first N test images")->check(CLI::NonNegativeNumber);
   app->add_option("--save-every", o.save_every, "Also checkpoint every N steps")->check(CLI::NonNegativeNumber);
@@ -61,7 +69,9 @@ void add_train(CLI::App& root) {
   threads.add(app);
   app->callback([] {
     threads.apply();
+    catch_interrupts();
     o.augment.enabled = !no_augment;
+    o.augment.from_epoch = augment_from - 1;
     o.progress = !quiet;
     o.merged_init = parse_merged_init(merged_init);
     ViTConfig c = model_config(preset_name, config_file);

@@ -69,7 +69,7 @@ HeadReport report_for(const std::vector<double>& S, int rank, int layer, int hea
     if (int(i) >= rank) tail += S[i] * S[i];
     if (S[i] > 1e-6 * S[0]) ++numerical;
   }
-  return {layer, head, pair, rank, numerical, total > 0 ? std::sqrt(tail / total) : 0.0};
+  return {layer, head, pair, rank, numerical, total > 0 ? std::sqrt(tail / total) : 0.0, S};
 }
 
 // Views of one layer's attention parameters: read-only in the source model, writable in

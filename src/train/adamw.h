@@ -9,7 +9,7 @@
 namespace vitqk {
 
 struct AdamWConfig {
-  float lr = 1e-3f, min_lr = 1e-5f, wd = 0.05f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float lr = 2e-3f, min_lr = 1e-5f, wd = 0.05f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
   float clip = 1.0f;  // max global gradient norm; 0: no clipping
   long warmup_steps = 0, total_steps = 1;
 };

@@ -386,11 +386,12 @@ void make_batch(const Dataset& d, const uint32_t* indices, int n, const Augment&
   for (int i = 0; i < n; ++i)
     if (indices[i] >= uint32_t(d.count)) fail("batch index ", indices[i], " outside the ", d.count, " images");
   if (aug.enabled && aug.pad < 0) fail("augmentation padding ", aug.pad, " is negative");
+  const bool augmented = aug.enabled && epoch >= aug.from_epoch;
   const Lut lut = normalisation(norm, d.channels);
   const size_t floats = size_t(d.channels) * d.height * d.width;
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < n; ++i) {
-    const Placement p = aug.enabled ? draw_placement(aug, seed, epoch, first_position + i) : Placement{};
+    const Placement p = augmented ? draw_placement(aug, seed, epoch, first_position + i) : Placement{};
     write_sample(d, indices[i], p, lut, pixels_out + i * floats);
     labels_out[i] = d.labels[indices[i]];
   }

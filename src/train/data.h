@@ -47,7 +47,14 @@ DataSplits load_data(const std::string& spec, int limit_train = 0, int limit_tes
 
 struct Augment {
   bool enabled = true;
-  int pad = 4;       // torchvision RandomCrop(size, padding=pad): zero padding, before normalising
+  // First (0-based) epoch that is augmented. Measured on Fashion-MNIST: one epoch of the
+  // default model reaches 81.2% without augmentation, 79.3% with flips, 65.2% with pad-4 crops
+  // and flips; augmentation is a regulariser for longer runs, not for the first pass.
+  int from_epoch = 1;
+  // torchvision RandomCrop(size, padding=pad): zero padding, before normalising. Off by
+  // default: Fashion-MNIST is centred, and shifts cost the default model accuracy (epoch 2 of
+  // 10: 82.5% with flips alone, 77.9% with pad 1 as well).
+  int pad = 0;
   bool flip = true;  // RandomHorizontalFlip(p=0.5), after the crop
 };
 

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/threads.h"
 #include "io/atomic_file.h"
 #include "io/model_file.h"
@@ -71,6 +72,9 @@ nlohmann::json recipe_of(const ViTConfig& c, const TrainOptions& o, const std::s
           {"label_smoothing", o.label_smoothing},
           {"seed", o.seed},
           {"augment", o.augment.enabled},
+          {"crop_pad", o.augment.pad},
+          {"flip", o.augment.flip},
+          {"augment_from_epoch", o.augment.from_epoch + 1},
           {"merged_init", o.merged_init == MergedInit::Random ? "random" : "product"},
           {"threads", max_threads()}};
 }
@@ -90,7 +94,8 @@ EvalResult evaluate(const ViT& m, const Dataset& d, int batch) {
 }
 
 std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
-  const DataSplits data = load_data(o.data, o.limit_train, o.limit_test);
+  const DataSplits loaded = o.preloaded ? DataSplits{} : load_data(o.data, o.limit_train, o.limit_test);
+  const DataSplits& data = o.preloaded ? *o.preloaded : loaded;
   const Dataset& tr = data.train;
   ViTConfig c = c0;
   if (tr.height != c.image_size || tr.width != c.image_size || tr.channels != c.in_chans)
@@ -136,6 +141,7 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
   std::vector<int32_t> labels(o.batch);
 
   while (st.epoch < o.epochs) {
+    if (interrupted()) throw Interrupted(cat("interrupted; ", ckpt, " is saved: --resume continues it"));
     const std::vector<uint32_t> order = epoch_order(tr.count, o.seed, st.epoch);
     Progress bar("epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(o.epochs), steps_per_epoch, o.progress);
     const auto t0 = Clock::now();
@@ -160,9 +166,11 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
       char extra[96];
       std::snprintf(extra, sizeof extra, "loss %.4f  %.0f img/s", st.loss_sum / (st.position + 1), images / secs);
       bar.update(st.position + 1, extra);
-      if (o.save_every > 0 && st.step % o.save_every == 0 && st.position + 1 < steps_per_epoch) {
+      const bool stop = interrupted();
+      if ((stop || (o.save_every > 0 && st.step % o.save_every == 0)) && st.position + 1 < steps_per_epoch) {
         ++st.position;  // the checkpoint says where to continue
         save_checkpoint(ckpt, m, adam_m, adam_v, st);
+        if (stop) throw Interrupted(cat("interrupted; ", ckpt, " is saved: --resume continues it"));
         --st.position;
       }
     }

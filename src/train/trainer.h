@@ -16,8 +16,8 @@ struct TrainOptions {
   int limit_train = 0, limit_test = 0;  // > 0: use only the first N images (quick runs)
   int epochs = 10, batch = 128;
   AdamWConfig opt;
-  float warmup_epochs = 0.5f;
-  float label_smoothing = 0.1f;
+  float warmup_epochs = 0.1f;
+  float label_smoothing = 0.0f;
   uint64_t seed = 0;
   Augment augment;
   long save_every = 0;  // also checkpoint every N steps (0: at epoch ends only)
@@ -25,6 +25,9 @@ struct TrainOptions {
   bool resume = false;
   MergedInit merged_init = MergedInit::Product;
   bool progress = true;
+  // Data already loaded with (data, limit_train, limit_test), shared by many runs (the
+  // study); null: train() loads it.
+  const DataSplits* preloaded = nullptr;
 };
 
 struct EvalResult {
