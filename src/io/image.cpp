@@ -276,12 +276,16 @@ size_t jpeg_start(const uint8_t* d, size_t n) {
   return i > 0 && i < n && d[i] == 0xD8 ? i + 1 : 0;
 }
 
-// Debian's stb_image (2.27) trusts the symbol counts of JPEG Huffman tables and writes past
-// its tables when they add up to more than 256 (stb 2.28 checks). Find every DHT segment stb
-// could read - in the headers or between the scans of progressive files - and check them first.
+// Debian's stb_image (2.27) trusts a JPEG's Huffman tables (2.28 checks): it writes past its
+// tables when their symbol counts add up to more than 256, and a scan that uses a table no DHT
+// segment defined decodes with uninitialised memory, into symbol ids out of range (found by
+// fuzzing). Read every DHT and SOS segment stb could read - in the headers or between the scans
+// of progressive files - and check them first.
 bool jpeg_huffman_tables_ok(const uint8_t* d, size_t n) {
   const size_t soi = jpeg_start(d, n);
   if (soi == 0) return true;  // not a JPEG
+  bool defined[2][4] = {};    // [DC, AC][table id]
+  bool progressive = false;
   size_t i = soi;
   while (i + 1 < n) {
     const uint8_t m = d[i + 1];
@@ -297,11 +301,26 @@ bool jpeg_huffman_tables_ok(const uint8_t* d, size_t n) {
     }
     if (i + 3 >= n) break;
     const size_t end = i + 2 + (size_t(d[i + 2]) << 8 | d[i + 3]);
-    for (size_t t = i + 4; m == 0xC4 && t < end;) {  // DHT: tables of class/id, 16 counts, symbols
+    if (m == 0xC2) progressive = true;
+    for (size_t t = i + 4; m == 0xC4 && t < end && t < n;) {  // DHT: tables of class/id, 16 counts, symbols
       size_t symbols = 0;
       for (size_t k = t + 1; k < t + 17 && k < n; ++k) symbols += d[k];
       if (symbols > 256) return false;
+      if (d[t] >> 4 <= 1 && (d[t] & 15) <= 3) defined[d[t] >> 4][d[t] & 15] = true;
       t += 17 + symbols;
+    }
+    // SOS: component count, (component, DC table << 4 | AC table) each, then the spectral
+    // start and the successive approximation. Progressive scans use the DC tables in a first
+    // DC scan only, the AC tables in AC scans only; the others use both.
+    if (m == 0xDA && i + 4 < n) {
+      const size_t components = d[i + 4], spectral = i + 5 + 2 * components;
+      if (spectral + 2 >= n) break;
+      const bool dc = !progressive || (d[spectral] == 0 && d[spectral + 2] >> 4 == 0);
+      const bool ac = !progressive || d[spectral] != 0;
+      for (size_t k = 0; k < components; ++k) {
+        const int td = d[i + 6 + 2 * k] >> 4, ta = d[i + 6 + 2 * k] & 15;
+        if ((dc && td <= 3 && !defined[0][td]) || (ac && ta <= 3 && !defined[1][ta])) return false;
+      }
     }
     i = end;
   }
@@ -379,7 +398,7 @@ Image decode_image(const uint8_t* data, size_t size, int channels, const std::st
   if (channels != 1 && channels != 3) fail(name, ": cannot load an image as ", channels, " channels (1 or 3)");
   if (size == 0) fail(name, ": empty file");
   if (size > kMaxFileBytes) fail(name, kTooLarge);
-  if (!jpeg_huffman_tables_ok(data, size)) fail(name, ": corrupt JPEG (bad Huffman table)");
+  if (!jpeg_huffman_tables_ok(data, size)) fail(name, ": corrupt JPEG (bad or missing Huffman table)");
   if (!png_chunks_fit(data, size)) fail(name, ": truncated or corrupt PNG (a chunk runs past the end of the file)");
   if (!pnm_numbers_fit(data, size)) fail(name, ": corrupt PNM (a header number has more than 9 digits)");
   int w = 0, h = 0, n = 0;

@@ -374,17 +374,36 @@ TEST_F(ImageErrors, EmptyPngDataChunkIsHarmless) {
   EXPECT_EQ(load_image(file("empty_idat.png", with_empty), 1).pixels, load_image(fixture("moon_64x48_gray.png"), 1).pixels);
 }
 
+// A progressive JPEG defines each table just before the scans that use it, and its first
+// scan names AC tables it does not use: the table check must let it through.
+// (progressive_field.jpg: PIL's field_256x192.jpg saved with progressive=True, quality=50.)
+TEST(ImageDecode, ProgressiveJpeg) {
+  const Image prog = load_image(fixture("progressive_field.jpg"), 3), base = load_image(fixture("field_256x192.jpg"), 3);
+  ASSERT_EQ(prog.width, 256);
+  ASSERT_EQ(prog.height, 192);
+  double diff = 0;
+  for (size_t i = 0; i < prog.pixels.size(); ++i) diff += std::abs(prog.pixels[i] - base.pixels[i]);
+  EXPECT_LT(diff / double(prog.pixels.size()), 8.0);  // the same picture at a lower quality
+}
+
 // Debian's stb_image 2.27 would write past its Huffman tables here (ASan sees it).
 TEST_F(ImageErrors, JpegHuffmanTableOverflow) {
   std::vector<char> jpg = read_bytes(fixture("field_256x192.jpg"));
   const auto dht = std::search(jpg.begin(), jpg.end(), "\xFF\xC4", "\xFF\xC4" + 2) - jpg.begin();
   ASSERT_LT(size_t(dht), jpg.size());
   std::fill_n(jpg.begin() + dht + 5, 16, char(0xFF));  // 16 code lengths of 255 symbols each
-  expect_refused(file("dht.jpg", jpg), "bad Huffman table");
+  expect_refused(file("dht.jpg", jpg), "Huffman table");
   // Found by fuzzing: stb_image reads fill bytes before the start marker, FF FF D8, which the
   // check did not: it took the file for something else and let the overflow through.
   jpg.insert(jpg.begin(), char(0xFF));
-  expect_refused(file("fill_dht.jpg", jpg), "bad Huffman table");
+  expect_refused(file("fill_dht.jpg", jpg), "Huffman table");
+  // Found by fuzzing: a scan using an AC table no DHT segment defined had stb_image decode
+  // with uninitialised tables, into symbol ids out of range.
+  std::vector<char> undefined = read_bytes(fixture("field_256x192.jpg"));
+  const auto sos = std::search(undefined.begin(), undefined.end(), "\xFF\xDA", "\xFF\xDA" + 2) - undefined.begin();
+  ASSERT_EQ(undefined[sos + 4], 3);  // three components; the third's tables follow its id
+  undefined[sos + 10] = 0x13;        // DC table 1 (defined), AC table 3 (not)
+  expect_refused(file("undefined_table.jpg", undefined), "missing Huffman table");
   std::vector<char> fill = read_bytes(fixture("field_256x192.jpg"));
   fill.insert(fill.begin(), 3, char(0xFF));
   EXPECT_EQ(load_image(file("fill.jpg", fill), 3).pixels, load_image(fixture("field_256x192.jpg"), 3).pixels);
