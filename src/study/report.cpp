@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "study/format.h"
 #include "study/svg.h"
 
 namespace vitqk {
@@ -13,19 +14,7 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string f(double v, int prec = 2) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", prec, v);
-  return b;
-}
-std::string pct(double v, int prec = 2) { return f(100 * v, prec) + "%"; }
-std::string sci(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.1e", v);
-  return b;
-}
-std::string millions(double v) { return f(v / 1e6, 2) + "M"; }
-std::string giga(double v) { return f(v / 1e9, 2); }
+using fmt::f, fmt::pct, fmt::sci, fmt::millions, fmt::giga;
 
 bool numeric(const std::string& c) {
   return !c.empty() && (std::isdigit(static_cast<unsigned char>(c[0])) || c[0] == '-' || c[0] == '+');

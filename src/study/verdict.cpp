@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "study/format.h"
 #include "study/study.h"
 
 namespace vitqk {
@@ -14,18 +15,7 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string f(double v, int prec = 2) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", prec, v);
-  return b;
-}
-std::string pct(double v, int prec = 1) { return f(100 * v, prec) + "%"; }
-std::string sci(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.1e", v);
-  return b;
-}
-std::string millions(double v) { return f(v / 1e6, 2) + "M"; }
+using fmt::f, fmt::pct, fmt::sci, fmt::millions;
 
 const json* find_model(const json& models, const std::string& label) {
   for (const auto& m : models)
@@ -66,11 +56,11 @@ json study_verdict(const json& r) {
     findings.push_back(cat("Not the other way: a model trained merged (", u["model"].get<std::string>(),
                            ") is not a factorized model. Unmerging it to rank d_h = ", u["d_h"].get<int>(),
                            " per head, the most a factorized head holds, leaves a relative error of ",
-                           pct(u["rel_error_mean"].get<double>()), " on average (worst head ",
-                           pct(u["rel_error_max"].get<double>()), "), changes ",
-                           pct(1 - u["prediction_agreement"].get<double>()),
-                           " of test predictions and moves test accuracy from ", pct(u["accuracy_before"].get<double>()),
-                           " to ", pct(u["accuracy_after"].get<double>()), "."));
+                           pct(u["rel_error_mean"].get<double>(), 1), " on average (worst head ",
+                           pct(u["rel_error_max"].get<double>(), 1), "), changes ",
+                           pct(1 - u["prediction_agreement"].get<double>(), 1),
+                           " of test predictions and moves test accuracy from ", pct(u["accuracy_before"].get<double>(), 1),
+                           " to ", pct(u["accuracy_after"].get<double>(), 1), "."));
   }
 
   // 2. Parameters and compute.
