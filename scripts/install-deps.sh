@@ -2,14 +2,17 @@
 # Installs every Debian package vitqk needs to build, test and run. Idempotent.
 #   scripts/install-deps.sh          build + test + run dependencies
 #   scripts/install-deps.sh --peers  also PyTorch/torchvision (fixture generation, peer benchmarks)
+#                                    and, where npm is installed, ONNX Runtime into tools/peers
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libopenblas-openmp-dev          # GEMM + LAPACK (SVD), OpenMP threading
+  libdnnl-dev                     # oneDNN: GEMM (OpenMP threading)
+  libopenblas-openmp-dev          # LAPACK (SVD), OpenMP threading
   libstb-dev                      # image decoding
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang-14 libclang-rt-14-dev libomp-14-dev   # libFuzzer targets (scripts/fuzz.sh)
   openmpi-bin libopenmpi-dev      # data-parallel training (mpirun -np N vitqk train)
   dataset-fashion-mnist           # /usr/share/datasets/fashion-mnist
 )
@@ -23,11 +26,21 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  echo "install-deps: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=()
-if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
-echo "install-deps: installing ${missing[*]}"
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The ONNX Runtime peer of `vitqk bench --peers`: npm's onnxruntime-node, CPU only (install
+# scripts skipped: they only fetch GPU libraries), into tools/peers/node_modules.
+if [[ "${1:-}" == "--peers" ]]; then
+  if command -v npm > /dev/null; then
+    (cd "$(dirname "$0")/../tools/peers" && npm install --ignore-scripts --no-audit --no-fund --silent)
+    echo "install-deps: onnxruntime-node in tools/peers/node_modules"
+  else
+    echo "install-deps: no npm: the ONNX Runtime peer needs Node.js and npm (tools/peers/package.json)"
+  fi
+fi

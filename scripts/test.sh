@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, then builds and runs every test twice,
-# in Release and under AddressSanitizer + UndefinedBehaviorSanitizer.
+# in Release and under AddressSanitizer + UndefinedBehaviorSanitizer, then fuzzes every
+# input parser for a minute (scripts/fuzz.sh; VITQK_FUZZ_SECONDS changes the minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -15,4 +16,5 @@ for kind in release asan; do
   OMP_WAIT_POLICY=passive ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$dir" --output-on-failure -j "$jobs"
 done
+scripts/fuzz.sh "${VITQK_FUZZ_SECONDS:-60}"
 echo "== all tests passed"

@@ -21,9 +21,9 @@ The recipe mirrors src/train/trainer.cpp, adamw.cpp, init.cpp and data.h:
   to --min-lr at the last step;
 * cross-entropy (label smoothing --label-smoothing, default 0); batch 128, the last partial batch dropped; a fresh
   random order every epoch;
-* augmentation (on unless --no-augment, from epoch --augment-from = 2): zero padding 4
-  (--crop-pad) + random 28x28 crop, then horizontal flip with p = 0.5 (torchvision
-  RandomCrop(28, padding=4) + RandomHorizontalFlip), before
+* augmentation (on unless --no-augment, from epoch --augment-from = 2): horizontal flip with
+  p = 0.5 (torchvision RandomHorizontalFlip), after a random 28x28 crop of the image zero-padded
+  by --crop-pad (default 0: no crop; torchvision RandomCrop(28, padding=pad)), before
   normalising with mean 0.2860, std 0.3530;
 * evaluation after every epoch on the test split (batch 256, loss without smoothing).
 Random streams (order, augmentation, init) are PyTorch's, not vitqk's: runs agree in
@@ -188,7 +188,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-augment", action="store_true", help="turn off random crop and horizontal flip")
     ap.add_argument("--augment-from", type=int, default=2, help="first epoch (1-based) with augmentation")
-    ap.add_argument("--crop-pad", type=int, default=4, help="zero padding around the random crop")
+    ap.add_argument("--crop-pad", type=int, default=0, help="zero padding around the random crop")
     ap.add_argument("--limit-train", type=int, default=0)
     ap.add_argument("--limit-test", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")

@@ -1,9 +1,12 @@
 // vitqk bench: the speed of a whole model (vit_forward) as a fraction of this machine's
-// measured FMA peak; with --train, of training steps (data-parallel under mpirun); or, with
-// --attention-grid, one attention layer in both query-key forms
-// over a grid of shapes, checked against the cost model's prediction.
+// measured FMA peak, beside PyTorch and ONNX Runtime on the same weights with --peers; with
+// --train, of training steps (data-parallel under mpirun); or, with --attention-grid, one
+// attention layer in both query-key forms over a grid of shapes, checked against the cost
+// model's prediction.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -12,7 +15,11 @@
 #include "core/peak.h"
 #include "core/threads.h"
 #include "dist/comm.h"
+#include "core/rng.h"
+#include "io/model_file.h"
+#include "io/safetensors.h"
 #include "measure/attention_grid.h"
+#include "measure/peers.h"
 #include "measure/timing.h"
 #include "model/convert.h"
 #include "model/cost.h"
@@ -41,68 +48,204 @@ std::string forms_name(const std::vector<Form>& f) {
 struct ModelBench {
   ModelFlags model;
   std::string preset_name;
+  DtypeFlag dtype;
   int batch = 1, runs = 10, warmup = 2;
+  bool peers = false;
+  std::string peers_dir = VITQK_SOURCE_DIR "/tools/peers";
 };
 
-ViT bench_model(const ModelBench& o) {
-  if (o.model.path.empty() == o.preset_name.empty()) fail("bench: give exactly one of --model and --preset");
-  if (!o.model.path.empty()) return o.model.load().model;
+ViTConfig preset_config(const ModelBench& o) {
   ViTConfig c = preset(o.preset_name);
   if (o.model.opts.heads) c.heads = o.model.opts.heads;
   if (o.model.opts.eps > 0) c.eps = o.model.opts.eps;
   c.validate("--preset " + o.preset_name);
   c.qk = choose_forms(c, o.model.attention, true);
   c.ov = choose_forms(c, o.model.ov, false);
-  ViT m(c);
-  init_params(m, 1);  // random weights (timm's init); the merged pairs are exact products
-  return m;
+  return c;
 }
 
+// The model to time, packed. A preset gets random weights (timm's init, seed 1; merged pairs
+// are exact products) one parameter at a time and a file streams in, so the plain weights
+// are never in memory beside the packed ones unless a form must be converted. With
+// `peer_model`, the standard-attention weights are also written there for the peers.
+PackedViT bench_model(const ModelBench& o, Precision p, const std::string& peer_model) {
+  if (o.model.path.empty() == o.preset_name.empty()) fail("bench: give exactly one of --model and --preset");
+  if (!peer_model.empty()) {
+    ViT f = [&] {
+      if (!o.model.path.empty()) return io::load_model(o.model.path, o.model.opts).model;
+      ViT m(with_forms(preset_config(o), Form::Factorized, Form::Factorized));
+      init_params(m, 1);
+      return m;
+    }();
+    if (f.cfg.any_merged())
+      fail("bench --peers: ", o.model.path, " has merged attention, and the peers run standard ViTs: give the "
+           "factorized model (--attention merged times vitqk's merged form of it)");
+    if (f.cfg.num_classes == 0) fail("bench --peers: ", o.model.path, ": the peers need a model with a classifier head");
+    io::save_model(peer_model, f);
+    const auto qk = choose_forms(f.cfg, o.model.attention, true), ov = choose_forms(f.cfg, o.model.ov, false);
+    if (qk == f.cfg.qk && ov == f.cfg.ov) return PackedViT(f, p);
+    return PackedViT(convert(f, qk, ov), p);
+  }
+  if (!o.model.path.empty()) return o.model.load_packed(p);
+  const ViTConfig c = preset_config(o);
+  if (c.any_merged()) {
+    ViT m(c);
+    init_params(m, 1);
+    return PackedViT(m, p);
+  }
+  Rng rng(1);
+  return PackedViT(c, p, [&](const ParamInfo& q, float* dst) { init_param(q, dst, rng); });
+}
+
+struct EngineFigures {
+  std::string engine, version, setup, error;
+  double ms = 0, images_per_s = 0, gflops = 0, peak_fraction = 0, speedup = 0, logit_diff = 0;
+  bool agree = true;
+};
+
 void run_model_bench(const ModelBench& o, bool json) {
-  const ViT m = bench_model(o);
+  const Precision precision = o.dtype.precision();
+  std::optional<ScratchDir> dir;
+  if (o.peers) dir.emplace();
+  const PackedViT m = bench_model(o, precision, dir ? dir->path() + "/model.safetensors" : "");
   const ViTConfig& c = m.cfg;
   const CpuInfo cpu = cpu_info();
   const Peak peak = measure_peak(max_threads());
 
-  const std::vector<double> times = time_forward(m, o.batch, o.runs, o.warmup);
+  const int64_t in = int64_t(c.in_chans) * c.image_size * c.image_size;
+  std::vector<float> pixels(size_t(o.batch) * in);
+  Rng rng(2);
+  for (float& x : pixels) x = rng.normal();
+  std::vector<double> times = time_forward(m, o.batch, o.runs, o.warmup, pixels.data());
+
+  // Peers: the same weights (standard attention) and input; vitqk is timed again after them,
+  // so a change of machine load during the run weighs on every engine.
+  std::vector<PeerResult> peers;
+  std::vector<float> logits;
+  if (dir) {
+    io::write_safetensors(dir->path() + "/input.safetensors",
+                          {{"pixel_values", {o.batch, c.in_chans, c.image_size, c.image_size}, pixels.data()}}, {});
+    Activations a;
+    vit_forward(m, pixels.data(), o.batch, a);
+    logits.assign(a.logits, a.logits + size_t(o.batch) * c.out_dim());
+    const PeerJob job{o.peers_dir, dir->path(), max_threads(), o.runs, o.warmup};
+    if (!json) std::fprintf(stderr, "running the peers (PyTorch twice, ONNX Runtime)...\n");
+    peers.push_back(run_pytorch(job));
+    peers.push_back(run_onnxruntime(job));
+    const std::vector<double> again = time_forward(m, o.batch, o.runs, 1, pixels.data());
+    times.insert(times.end(), again.begin(), again.end());
+  }
+
   const double ms = median(times);
   const int64_t macs = model_cost(c).total().macs;
-  const double gflops = 2.0 * double(macs) * o.batch / (ms * 1e-3) * 1e-9;
-  const double images_per_s = o.batch / (ms * 1e-3), fraction = gflops / peak.gflops, rss = peak_rss_mib();
+  const double flops = 2.0 * double(macs) * o.batch;
+  auto figures = [&](double t) {
+    EngineFigures f;
+    f.ms = t, f.images_per_s = o.batch / (t * 1e-3), f.gflops = flops / (t * 1e-3) * 1e-9;
+    f.peak_fraction = f.gflops / peak.gflops;
+    return f;
+  };
+  const EngineFigures self = figures(ms);
+  const double rss = peak_rss_mib();
   const std::string name = o.preset_name.empty() ? o.model.path : o.preset_name;
+  const std::string dtype_name = precision == Precision::BF16 ? "bf16" : "fp32";
+
+  // A peer's logits agree when within float32 rounding of the same function (bf16 rounds
+  // weights and GEMM inputs to 8 bits: a looser bound, reported all the same).
+  double max_logit = 0;
+  for (float v : logits) max_logit = std::max(max_logit, double(std::fabs(v)));
+  const double tol = (precision == Precision::BF16 ? 5e-2 : 1e-3) * std::max(1.0, max_logit);
+  std::vector<EngineFigures> others;
+  for (const PeerResult& p : peers) {
+    EngineFigures f = p.ok() ? figures(p.median_ms) : EngineFigures{};
+    f.engine = p.engine, f.version = p.version, f.setup = p.setup, f.error = p.error;
+    if (p.ok()) {
+      f.speedup = self.images_per_s / f.images_per_s;
+      if (p.logits.size() != logits.size()) f.error = "logits of another shape";
+      for (size_t i = 0; i < p.logits.size() && i < logits.size(); ++i)
+        f.logit_diff = std::max(f.logit_diff, double(std::fabs(p.logits[i] - logits[i])));
+      f.agree = f.error.empty() && f.logit_diff <= tol;
+    }
+    others.push_back(f);
+  }
 
   if (json) {
     nlohmann::json j = {{"model", name},
                         {"qk", forms_name(c.qk)},
                         {"ov", forms_name(c.ov)},
+                        {"dtype", dtype_name},
                         {"batch", o.batch},
-                        {"runs", o.runs},
+                        {"runs", int(times.size())},
                         {"warmup", o.warmup},
                         {"macs_per_image", macs},
                         {"median_ms", ms},
                         {"min_ms", *std::min_element(times.begin(), times.end())},
-                        {"images_per_s", images_per_s},
-                        {"gflops", gflops},
+                        {"images_per_s", self.images_per_s},
+                        {"gflops", self.gflops},
                         {"peak_gflops", peak.gflops},
-                        {"peak_fraction", fraction},
+                        {"peak_fraction", self.peak_fraction},
                         {"peak_rss_mib", rss},
+                        {"weights_mib", double(m.bytes()) / (1 << 20)},
                         {"threads", peak.threads},
                         {"machine", machine_json(cpu, peak)}};
+    if (dir) {
+      j["max_abs_logit"] = max_logit;
+      j["peers"] = nlohmann::json::array();
+      for (const EngineFigures& f : others) {
+        if (!f.error.empty()) {
+          j["peers"].push_back({{"engine", f.engine}, {"error", f.error}});
+          continue;
+        }
+        j["peers"].push_back({{"engine", f.engine},
+                              {"version", f.version},
+                              {"setup", f.setup},
+                              {"median_ms", f.ms},
+                              {"images_per_s", f.images_per_s},
+                              {"gflops", f.gflops},
+                              {"peak_fraction", f.peak_fraction},
+                              {"vitqk_speedup", f.speedup},
+                              {"max_logit_diff", f.logit_diff},
+                              {"logits_agree", f.agree}});
+      }
+    }
     std::cout << j.dump(2) << "\n";
-    return;
+  } else {
+    print_machine(cpu, peak);
+    std::printf("%s: query-key %s, value-output %s, %s, batch %d, %.2f GMACs per image\n", name.c_str(),
+                forms_name(c.qk).c_str(), forms_name(c.ov).c_str(), dtype_name.c_str(), o.batch, double(macs) * 1e-9);
+    std::printf("median %.2f ms per batch over %zu runs (after %d warm-up): %.1f images/s\n", ms, times.size(),
+                o.warmup, self.images_per_s);
+    std::printf("%.1f GFLOP/s = %.0f%% of the measured peak; weights %.0f MiB, peak RSS %.0f MiB%s\n", self.gflops,
+                100 * self.peak_fraction, double(m.bytes()) / (1 << 20), rss,
+                dir ? " (with the copy written for the peers)" : "");
+    if (dir) {
+      std::printf("\n%-14s %10s %9s %8s %7s %14s %12s  %s\n", "engine", "ms/batch", "images/s", "GFLOP/s", "% peak",
+                  "vitqk speed-up", "max |dlogit|", "set-up");
+      std::printf("%-14s %10.2f %9.1f %8.1f %6.0f%% %14s %12s  %s\n", "vitqk", self.ms, self.images_per_s, self.gflops,
+                  100 * self.peak_fraction, "", "", (dtype_name + ", packed weights").c_str());
+      for (const EngineFigures& f : others) {
+        if (!f.error.empty()) {
+          std::printf("%-14s not run: %s\n", f.engine.c_str(), f.error.c_str());
+          continue;
+        }
+        std::printf("%-14s %10.2f %9.1f %8.1f %6.0f%% %13.2fx %12.2g  %s %s\n", f.engine.c_str(), f.ms, f.images_per_s,
+                    f.gflops, 100 * f.peak_fraction, f.speedup, f.logit_diff, f.version.c_str(), f.setup.c_str());
+      }
+      std::printf("logits (largest |logit| %.3g): ", max_logit);
+      bool all = true;
+      for (const EngineFigures& f : others) all &= f.agree;
+      std::printf(all ? "every engine agrees with vitqk within %.2g\n" : "DISAGREE beyond %.2g\n", tol);
+    }
   }
-  print_machine(cpu, peak);
-  std::printf("%s: query-key %s, value-output %s, batch %d, %.2f GMACs per image\n", name.c_str(),
-              forms_name(c.qk).c_str(), forms_name(c.ov).c_str(), o.batch, double(macs) * 1e-9);
-  std::printf("median %.2f ms per batch over %d runs (after %d warm-up): %.1f images/s\n", ms, o.runs, o.warmup,
-              images_per_s);
-  std::printf("%.1f GFLOP/s = %.0f%% of the measured peak; peak RSS %.0f MiB\n", gflops, 100 * fraction, rss);
+  for (const EngineFigures& f : others)
+    if (!f.agree) fail("bench --peers: ", f.engine, "'s logits differ from vitqk's by ", f.logit_diff, " (> ", tol, ")");
 }
 
 // ---- training steps, data-parallel under mpirun -------------------------------------------
 
 void run_train_bench(const ModelBench& o, bool json) {
-  const ViTConfig c = bench_model(o).cfg;
+  if (o.model.path.empty() == o.preset_name.empty()) fail("bench: give exactly one of --model and --preset");
+  const ViTConfig c = o.model.path.empty() ? preset_config(o) : o.model.load().model.cfg;
   const TrainBench r = bench_training(c, o.batch, o.runs, o.warmup);
   if (dist::world().rank() != 0) return;
   const std::string name = o.preset_name.empty() ? o.model.path : o.preset_name;
@@ -191,6 +334,11 @@ void add_bench(CLI::App& root) {
   static ThreadFlag threads;
   static bool json = false, grid_mode = false, quick = false, train = false;
   o.model.add(app, false);
+  o.dtype.add(app);
+  app->add_flag("--peers", o.peers,
+                "Also time PyTorch and ONNX Runtime on the same weights and input (tools/peers; see the README), "
+                "check their logits agree, and print every engine's figures and vitqk's speed-up");
+  app->add_option("--peers-dir", o.peers_dir, "Where the peer scripts are")->capture_default_str();
   app->add_option("-p,--preset", o.preset_name, "A named model with random weights: vit-ti16, vit-s16, vit-b16, vit-l16, fmnist");
   app->add_option("-b,--batch", o.batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
   app->add_option("--runs", o.runs, "Timed runs (the median is reported)")->capture_default_str()->check(CLI::Range(1, 100000));
@@ -211,8 +359,11 @@ void add_bench(CLI::App& root) {
       run_attention_grid(quick, json);
     } else {
       if (quick) fail("bench: --quick goes with --attention-grid");
-      if (train) run_train_bench(o, json);
-      else run_model_bench(o, json);
+      if (train && o.peers) fail("bench: --peers times inference; for training peers run tools/peers/train_bench.py");
+      if (train)
+        run_train_bench(o, json);
+      else
+        run_model_bench(o, json);
     }
   });
 }

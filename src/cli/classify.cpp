@@ -35,6 +35,7 @@ void add_classify(CLI::App& root) {
   auto* app = root.add_subcommand("classify", "Classify JPEG/PNG images with a model");
   static ModelFlags model;
   static ThreadFlag threads;
+  static DtypeFlag dtype;
   static std::vector<std::string> images;
   static std::string labels_path, interp;
   static int top_k = 5, resize = -1, crop = -1;
@@ -42,6 +43,7 @@ void add_classify(CLI::App& root) {
   static bool resize_exact = false, json = false;
   model.add(app);
   threads.add(app);
+  dtype.add(app);
   app->add_option("images", images, "Image files (JPEG, PNG, BMP, GIF, PNM)")->required();
   app->add_option("-k,--top-k", top_k, "How many classes to print per image")->check(CLI::Range(1, 1000000));
   app->add_option("--labels", labels_path, "Text file with one class name per line")->check(CLI::ExistingFile);
@@ -56,8 +58,8 @@ void add_classify(CLI::App& root) {
   app->add_flag("--json", json, "Print JSON instead of text");
   app->callback([] {
     threads.apply();
-    const io::LoadedModel lm = model.load();
-    const ViTConfig& c = lm.model.cfg;
+    const PackedViT m = model.load_packed(dtype.precision());
+    const ViTConfig& c = m.cfg;
     io::Preprocess pre = c.preprocess;
     if (resize >= 0) pre.resize = resize;
     if (resize_exact) pre.resize_exact = true;
@@ -84,7 +86,7 @@ void add_classify(CLI::App& root) {
     }
     const int K = c.num_classes;
     std::vector<float> logits(size_t(K) * images.size());
-    run_batched(lm.model, pixels.data(), long(images.size()), logits.data());
+    run_batched(m, pixels.data(), long(images.size()), logits.data());
 
     nlohmann::json out = nlohmann::json::array();
     const int k = std::min(top_k, K);

@@ -4,7 +4,10 @@
 #include <cstring>
 #include <iostream>
 
+#include "core/error.h"
+#include "core/peak.h"
 #include "core/threads.h"
+#include "io/safetensors.h"
 #include "model/convert.h"
 
 namespace vitqk::cli {
@@ -32,13 +35,35 @@ io::LoadedModel ModelFlags::load() const {
   return m;
 }
 
+PackedViT ModelFlags::load_packed(Precision precision) const {
+  const ViTConfig stored = io::infer_model(io::SafeTensorsReader(path), opts).config;  // the header only
+  if (choose_forms(stored, attention, true) != stored.qk || choose_forms(stored, ov, false) != stored.ov)
+    return PackedViT(load().model, precision);  // load() converts
+  io::LoadedPacked m = io::load_packed(path, precision, opts);
+  for (const auto& n : m.notes) std::cerr << "vitqk: note: " << path << ": " << n << "\n";
+  return std::move(m.model);
+}
+
+void DtypeFlag::add(CLI::App* app) {
+  app->add_option("--dtype", name, "Inference precision: fp32, or bf16 (bf16 weights and GEMM inputs, fp32 accumulation; needs AVX512-BF16)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+}
+
+Precision DtypeFlag::precision() const {
+  if (name != "bf16") return Precision::F32;
+  if (!cpu_info().avx512_bf16)
+    fail("--dtype bf16: this CPU (", cpu_info().model, ") has no AVX512-BF16 instructions; use --dtype fp32");
+  return Precision::BF16;
+}
+
 void ThreadFlag::add(CLI::App* app) {
   app->add_option("-t,--threads", threads, "Threads (default: all cores)")->check(CLI::Range(1, 1024));
 }
 
 void ThreadFlag::apply() const { set_threads(threads); }
 
-void run_batched(const ViT& m, const float* pixels, long count, float* out, int chunk) {
+void run_batched(const PackedViT& m, const float* pixels, long count, float* out, int chunk) {
   const long in = long(m.cfg.in_chans) * m.cfg.image_size * m.cfg.image_size;
   const int od = m.cfg.out_dim();
   Activations a;

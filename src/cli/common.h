@@ -16,6 +16,16 @@ struct ModelFlags {
   std::string attention, ov;
   void add(CLI::App* app, bool required = true);
   io::LoadedModel load() const;  // prints the loader's notes to stderr
+  // For inference: packed once; streamed from the file unless a form must be converted.
+  PackedViT load_packed(Precision precision) const;
+};
+
+// --dtype fp32|bf16: the precision of inference weights and GEMM inputs.
+struct DtypeFlag {
+  std::string name = "fp32";
+  void add(CLI::App* app);
+  // Refuses bf16 on a CPU without AVX512-BF16, with a message that says so.
+  Precision precision() const;
 };
 
 // --threads (0: all cores / OMP_NUM_THREADS).
@@ -27,13 +37,14 @@ struct ThreadFlag {
 
 // Runs the model over `count` inputs of `image_floats` each, `chunk` at a time, writing
 // out_dim values per input into `out`.
-void run_batched(const ViT& m, const float* pixels, long count, float* out, int chunk = 32);
+void run_batched(const PackedViT& m, const float* pixels, long count, float* out, int chunk = 32);
 
 void add_forward(CLI::App& root);
 void add_classify(CLI::App& root);
 void add_info(CLI::App& root);
 void add_merge(CLI::App& root);
 void add_unmerge(CLI::App& root);
+void add_convert(CLI::App& root);
 void add_train(CLI::App& root);
 void add_eval(CLI::App& root);
 void add_bench(CLI::App& root);

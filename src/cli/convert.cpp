@@ -126,4 +126,30 @@ void add_unmerge(CLI::App& root) {
   });
 }
 
+void add_convert(CLI::App& root) {
+  auto* app = root.add_subcommand("convert", "Rewrite a checkpoint in vitqk's format with fp32 or bf16 weights");
+  static ModelFlags model;
+  static ThreadFlag threads;
+  static std::string out, dtype = "bf16";
+  app->add_option("input", model.path, "Model checkpoint (any naming)")->required()->check(CLI::ExistingFile);
+  app->add_option("output", out, "Where to write it (.safetensors, timm naming, config in the metadata)")->required();
+  app->add_option("--dtype", dtype, "Storage type of the weights: bf16 (half the size) or fp32")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+  app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it)")
+      ->check(CLI::Range(1, 256));
+  app->add_option("--eps", model.opts.eps, "LayerNorm epsilon")->check(CLI::PositiveNumber);
+  threads.add(app);
+  app->callback([] {
+    threads.apply();
+    const ViT m = model.load().model;
+    io::save_model(out, m, {}, dtype == "bf16" ? io::DType::BF16 : io::DType::F32);
+    // What rounding the weights cost, measured on the file as written.
+    const LogitDiff d = compare_on_random_batch(m, io::load_model(out).model);
+    std::printf("wrote %s (%s weights); largest logit difference from the original on a random batch: %.3g "
+                "(largest |logit| %.3g)\n",
+                out.c_str(), dtype.c_str(), d.max_abs_diff, d.max_abs_logit);
+  });
+}
+
 }  // namespace vitqk::cli

@@ -42,10 +42,7 @@ nlohmann::json variant_json(const ViTConfig& c, int tokens) {
 
 ViTConfig config_of(const std::string& model_path, const io::LoadOptions& opts) {
   // The header is enough: no weight is read.
-  const io::SafeTensorsReader r(model_path);
-  std::vector<io::TensorSpec> specs;
-  for (const auto& e : r.entries()) specs.push_back({e.name, e.shape});
-  io::Inferred inf = io::infer_model(specs, r.metadata(), opts, model_path);
+  const io::Inferred inf = io::infer_model(io::SafeTensorsReader(model_path), opts);
   for (const auto& n : inf.notes) std::cerr << "vitqk: note: " << model_path << ": " << n << "\n";
   return inf.config;
 }

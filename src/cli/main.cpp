@@ -5,10 +5,12 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "core/threads.h"
 #include "dist/comm.h"
 #include "dist/session.h"
 
 int main(int argc, char** argv) {
+  vitqk::sleep_when_idle(argv);
   CLI::App app{"vitqk: Vision Transformers with factorized and merged query-key attention"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "vitqk 0.1");
@@ -17,6 +19,7 @@ int main(int argc, char** argv) {
   vitqk::cli::add_classify(app);
   vitqk::cli::add_merge(app);
   vitqk::cli::add_unmerge(app);
+  vitqk::cli::add_convert(app);
   vitqk::cli::add_train(app);
   vitqk::cli::add_eval(app);
   vitqk::cli::add_bench(app);

@@ -2,6 +2,7 @@
 // `mpirun -np N vitqk train ...` trains data-parallel (see train/trainer.h).
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -20,9 +21,7 @@ ViTConfig model_config(const std::string& preset_name, const std::string& config
   if (config_file.empty()) return preset(preset_name);
   std::ifstream f(config_file);
   if (!f) fail(config_file, ": cannot open model config");
-  nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-  if (j.is_discarded()) fail(config_file, ": not valid JSON");
-  return config_from_json(j, config_file);
+  return config_from_text(std::string(std::istreambuf_iterator<char>(f), {}), config_file);
 }
 
 }  // namespace

@@ -1,14 +1,160 @@
 #include "core/gemm.h"
 
-#include <cblas.h>
+#include <omp.h>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <vector>
+
+#include "core/error.h"
+#include "core/threads.h"
 
 namespace vitqk {
 
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc) {
   if (M == 0 || N == 0) return;
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (K == 0) {  // nothing to multiply; BLAS still scales C
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) C[(long)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(long)i * ldc + j];
+    return;
+  }
+  const dnnl_status_t s = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta,
+                                     C, ldc);
+  if (s != dnnl_success) fail("internal error: oneDNN sgemm failed (status ", int(s), ") for ", M, "x", N, "x", K);
+}
+
+void to_bf16(bf16* dst, const float* src, long n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin && !omp_in_parallel())
+  for (long i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &src[i], 4);
+    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+    dst[i] = nan ? bf16((u >> 16) | 0x40) : bf16((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+}
+
+namespace {
+
+using dnnl::memory;
+using dt = memory::data_type;
+using tag = memory::format_tag;
+
+dnnl::engine& cpu() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  static thread_local dnnl::stream s(cpu());
+  return s;
+}
+
+dt dnnl_type(Precision p) { return p == Precision::BF16 ? dt::bf16 : dt::f32; }
+
+// oneDNN's matmul computes src [M,K] x weights [K,N]; nn.Linear's W [N,K] row-major is the
+// transposed ("ba") layout of that [K,N] matrix, so it is read in place.
+memory::desc plain_weights(int K, int N) { return memory::desc({K, N}, dt::f32, tag::ba); }
+
+dnnl::primitive_attr attributes(Epilogue e) {
+  dnnl::post_ops ops;
+  if (e == Epilogue::Gelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+  if (e == Epilogue::Residual) ops.append_sum(1.0f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  return attr;
+}
+
+// Primitives are built once per (shape, weight layout, epilogue) and reused: building one
+// JIT-compiles its kernels. Each keeps memory objects whose data pointers are set per call, so
+// a call allocates nothing.
+struct Key {
+  int M, K, N;
+  Precision precision;
+  bool packed, bias;
+  Epilogue e;
+  auto operator<=>(const Key&) const = default;
+};
+
+struct Cached {
+  dnnl::matmul prim;
+  memory src, weights, bias, dst;
+};
+
+std::mutex& cache_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+// Call with cache_mutex() held.
+Cached& matmul_for(const Key& k, const memory::desc& weights) {
+  static std::map<Key, Cached> cache;
+  auto it = cache.find(k);
+  if (it != cache.end()) return it->second;
+  const memory::desc src({k.M, k.K}, dnnl_type(k.precision), tag::ab);
+  const memory::desc bias = k.bias ? memory::desc({1, k.N}, dt::f32, tag::ab) : memory::desc();
+  const memory::desc dst({k.M, k.N}, dt::f32, tag::ab);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, bias, dst), attributes(k.e), cpu());
+  auto none = [](const memory::desc& d) { return memory(d, cpu(), DNNL_MEMORY_NONE); };
+  return cache.emplace(k, Cached{dnnl::matmul(pd), none(src), none(weights), none(bias), none(dst)}).first->second;
+}
+
+void run(Cached& c, float* y, const void* x, const void* W, const float* b) {
+  c.src.set_data_handle(const_cast<void*>(x));
+  c.weights.set_data_handle(const_cast<void*>(W));
+  c.dst.set_data_handle(y);
+  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, c.src.get()}, {DNNL_ARG_WEIGHTS, c.weights.get()},
+                             {DNNL_ARG_DST, c.dst.get()}, {DNNL_ARG_BIAS, c.bias.get()}};
+  if (b) c.bias.set_data_handle(const_cast<float*>(b));
+  const dnnl_status_t s = dnnl_primitive_execute(c.prim.get(), stream().get(), b ? 4 : 3, args);
+  if (s != dnnl_success) fail("internal error: oneDNN matmul failed (status ", int(s), ")");
+  stream().wait();
+}
+
+}  // namespace
+
+struct PackedWeights::Impl {
+  memory mem;
+};
+
+PackedWeights::PackedWeights(const float* W, int N, int K, Precision p) : N_(N), K_(K), precision_(p) {
+  // The kernels' preferred layout, as oneDNN chooses it for a typical ViT row count; it
+  // depends on K, N and the type, not on M, so one packing serves every batch size.
+  const memory::desc any({K, N}, dnnl_type(p), tag::any);
+  const memory::desc src({256, K}, dnnl_type(p), tag::ab), dst({256, N}, dt::f32, tag::ab);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any, dst), cpu());
+  auto impl = std::make_shared<Impl>();
+  impl->mem = memory(pd.weights_desc(), cpu());
+  memory user(plain_weights(K, N), cpu(), const_cast<float*>(W));
+  dnnl::reorder(user, impl->mem).execute(stream(), user, impl->mem);
+  stream().wait();
+  impl_ = std::move(impl);
+}
+
+size_t PackedWeights::bytes() const { return impl_->mem.get_desc().get_size(); }
+
+void linear_gemm(float* y, const float* x, const float* W, const float* b, int M, int K, int N, Epilogue e) {
+  if (M == 0 || N == 0) return;
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  run(matmul_for({M, K, N, Precision::F32, false, b != nullptr, e}, plain_weights(K, N)), y, x, W, b);
+}
+
+void linear_gemm(float* y, const float* x, const PackedWeights& W, const float* b, int M, Epilogue e) {
+  if (M == 0 || W.N() == 0) return;
+  const memory& w = W.impl().mem;
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  Cached& c = matmul_for({M, W.K(), W.N(), W.precision(), true, b != nullptr, e}, w.get_desc());
+  if (W.precision() == Precision::F32) return run(c, y, x, w.get_data_handle(), b);
+  // bf16 kernels read bf16 activations: round x once into scratch that lives as long as the
+  // thread, so the hot path allocates only when a larger batch first arrives.
+  static thread_local std::vector<bf16> xb;
+  const size_t n = size_t(M) * W.K();
+  if (xb.size() < n) xb.resize(n);
+  to_bf16(xb.data(), x, long(n));
+  run(c, y, xb.data(), w.get_data_handle(), b);
 }
 
 }  // namespace vitqk

@@ -1,12 +1,57 @@
 #pragma once
-// The one GEMM entry point: every matrix product in vitqk goes through here, so the
-// backend is a single file. Row-major, BLAS semantics:
-//   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C
-// op(X) is X or X^T; lda/ldb/ldc are row strides of the matrices as stored.
-// Called from inside an OpenMP parallel region it runs on the calling thread only.
+// Every matrix product in vitqk goes through this file, so the backend is one file: oneDNN
+// 2.6 (Debian's libdnnl), whose brgemm kernels run near the FMA peak on ViT shapes (OpenBLAS
+// 0.3.21 reached about half of that here). Row-major throughout.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
 namespace vitqk {
 
+// General GEMM, BLAS semantics: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C.
+// op(X) is X or X^T; lda/ldb/ldc are row strides of the matrices as stored. Called from
+// inside an OpenMP parallel region it runs on the calling thread only (attention's per-head
+// products); otherwise on all threads.
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc);
+
+enum class Precision { F32, BF16 };
+
+// bfloat16 as stored: the upper half of an IEEE float.
+using bf16 = uint16_t;
+// Round to nearest even (NaN stays NaN), as PyTorch's and safetensors' conversions.
+void to_bf16(bf16* dst, const float* src, long n);
+
+// The weight matrix W [N, K] of an nn.Linear (y = x W^T + b), repacked once into the blocked
+// layout the kernels read, in fp32 or bf16. Inference packs every matrix at load.
+class PackedWeights {
+ public:
+  PackedWeights(const float* W, int N, int K, Precision p);
+  int N() const { return N_; }
+  int K() const { return K_; }
+  Precision precision() const { return precision_; }
+  size_t bytes() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  int N_, K_;
+  Precision precision_;
+  std::shared_ptr<const Impl> impl_;
+};
+
+// What happens to x W^T + b on its way into y.
+enum class Epilogue {
+  None,      // y  = x W^T + b
+  Gelu,      // y  = gelu(x W^T + b), exact (erf) GELU
+  Residual,  // y += x W^T + b: the residual connection fused into the projection feeding it
+};
+
+// y[M,N] = epilogue(x[M,K] W^T + b), W [N,K] as stored by nn.Linear; b may be null. Called
+// outside OpenMP parallel regions (it uses every thread). Primitives are built once per shape.
+void linear_gemm(float* y, const float* x, const float* W, const float* b, int M, int K, int N, Epilogue e);
+// The same with packed weights. For bf16 weights x is rounded to bf16 first (fp32 accumulation).
+void linear_gemm(float* y, const float* x, const PackedWeights& W, const float* b, int M, Epilogue e);
 
 }  // namespace vitqk

@@ -21,11 +21,15 @@ struct IdxArray {
 // gzip magic is inflated (in bounded chunks, the buffer growing only as data arrives);
 // otherwise its size must match the header exactly. Throws Error "<path>: <problem>".
 IdxArray read_idx(const std::string& path, int ndims);
+// The same for a file in memory; `name` stands for the path in errors.
+IdxArray read_idx(const uint8_t* data, size_t size, int ndims, const std::string& name);
 
 struct IdxImages {
   int count = 0, rows = 0, cols = 0;
   std::vector<uint8_t> pixels;  // count * rows * cols
 };
+
+IdxImages idx_images(IdxArray a, const std::string& name);      // a has 3 dimensions
 
 IdxImages read_idx_images(const std::string& path);             // magic 0x00000803
 std::vector<uint8_t> read_idx_labels(const std::string& path);  // magic 0x00000801

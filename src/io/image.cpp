@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 #include "core/error.h"
 
@@ -19,8 +20,15 @@
 #pragma GCC diagnostic ignored "-Wold-style-cast"
 #pragma GCC diagnostic ignored "-Wcast-qual"
 #pragma GCC diagnostic ignored "-Wdouble-promotion"
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wuseless-cast"
+#endif
 #pragma GCC diagnostic ignored "-Wzero-as-null-pointer-constant"
+// stb_image copies zero bytes to or from a null pointer in places (a PNG with an empty IDAT
+// chunk), which memcpy does not allow; such copies skip memcpy here.
+#include <string.h>
+static inline void* stb_memcpy(void* dst, const void* src, size_t n) { return n ? memcpy(dst, src, n) : dst; }
+#define memcpy stb_memcpy
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_STDIO  // files are read here, with a size bound
 #define STBI_ONLY_JPEG
@@ -29,6 +37,7 @@
 #define STBI_ONLY_GIF
 #define STBI_ONLY_PNM
 #include <stb_image.h>
+#undef memcpy
 #pragma GCC diagnostic pop
 
 namespace vitqk::io {
@@ -65,13 +74,20 @@ std::vector<uint8_t> read_file(const std::string& path) {
 constexpr int kPrecisionBits = 32 - 8 - 2;
 
 // The weights must round as in Pillow, which is built without FMA: no a * b + c contraction.
-[[gnu::optimize("fp-contract=off")]] double bilinear_filter(double x) {
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#define NO_FP_CONTRACT
+#else
+#define NO_FP_CONTRACT [[gnu::optimize("fp-contract=off")]]
+#endif
+
+NO_FP_CONTRACT double bilinear_filter(double x) {
   if (x < 0.0) x = -x;
   if (x < 1.0) return 1.0 - x;
   return 0.0;
 }
 
-[[gnu::optimize("fp-contract=off")]] double bicubic_filter(double x) {
+NO_FP_CONTRACT double bicubic_filter(double x) {
   constexpr double a = -0.5;
   if (x < 0.0) x = -x;
   if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
@@ -79,16 +95,18 @@ constexpr int kPrecisionBits = 32 - 8 - 2;
   return 0.0;
 }
 
-// Output sample i reads `count[i]` inputs from `first[i]` with weights k[i * ksize ...].
+// Output sample i (of the part computed) reads `count[i]` inputs from `first[i]` with
+// weights k[i * ksize ...].
 struct Taps {
   int ksize = 0;
   std::vector<int> first, count;
   std::vector<int32_t> k;
 };
 
-// precompute_coeffs + normalize_coeffs_8bpc: when shrinking, the filter widens by the
-// scale (antialiasing), which is what makes PIL's resize differ from plain interpolation.
-[[gnu::optimize("fp-contract=off")]] Taps make_taps(int in_size, int out_size, Interp interp) {
+// precompute_coeffs + normalize_coeffs_8bpc for the output samples [out_first, out_first +
+// out_count) of out_size: when shrinking, the filter widens by the scale (antialiasing),
+// which is what makes PIL's resize differ from plain interpolation.
+NO_FP_CONTRACT Taps make_taps(int in_size, int out_size, Interp interp, int out_first, int out_count) {
   double (*filter)(double) = interp == Interp::Bicubic ? bicubic_filter : bilinear_filter;
   const double scale = double(in_size) / out_size;
   const double filterscale = std::max(scale, 1.0);
@@ -96,11 +114,12 @@ struct Taps {
   const double ss = 1.0 / filterscale;
   Taps t;
   t.ksize = int(std::ceil(support)) * 2 + 1;
-  t.first.resize(out_size);
-  t.count.resize(out_size);
-  t.k.assign(size_t(out_size) * t.ksize, 0);
+  t.first.resize(out_count);
+  t.count.resize(out_count);
+  t.k.assign(size_t(out_count) * t.ksize, 0);
   std::vector<double> w(t.ksize);
-  for (int xx = 0; xx < out_size; ++xx) {
+  for (int i = 0; i < out_count; ++i) {
+    const int xx = out_first + i;
     const double center = (xx + 0.5) * scale;
     const int xmin = std::max(int(center - support + 0.5), 0);
     const int n = std::min(int(center + support + 0.5), in_size) - xmin;
@@ -109,18 +128,19 @@ struct Taps {
     for (int x = 0; x < n; ++x) {
       const double v = ww != 0.0 ? w[x] / ww : w[x];
       const double fixed = v * (1 << kPrecisionBits);
-      t.k[size_t(xx) * t.ksize + x] = int32_t(v < 0 ? -0.5 + fixed : 0.5 + fixed);
+      t.k[size_t(i) * t.ksize + x] = int32_t(v < 0 ? -0.5 + fixed : 0.5 + fixed);
     }
-    t.first[xx] = xmin;
-    t.count[xx] = n;
+    t.first[i] = xmin;
+    t.count[i] = n;
   }
   return t;
 }
 
-// One pass along x (horizontal) or y, the other size unchanged.
-Image resample_pass(const Image& in, int out_size, Interp interp, bool horizontal) {
-  const Taps t = make_taps(horizontal ? in.width : in.height, out_size, interp);
-  Image out{horizontal ? out_size : in.width, horizontal ? in.height : out_size, in.channels, {}};
+// One pass along x (horizontal) or y, the other size unchanged: the samples [first, first +
+// count) of a resize to out_size.
+Image resample_pass(const Image& in, int out_size, Interp interp, bool horizontal, int first, int count) {
+  const Taps t = make_taps(horizontal ? in.width : in.height, out_size, interp, first, count);
+  Image out{horizontal ? count : in.width, horizontal ? in.height : count, in.channels, {}};
   out.pixels.resize(size_t(out.width) * out.height * out.channels);
   const int C = in.channels;
   const size_t step = horizontal ? C : size_t(in.width) * C;  // between neighbouring taps
@@ -152,15 +172,53 @@ std::vector<int> nearest_sources(int in_size, int out_size) {
   return src;
 }
 
-Image resize_nearest(const Image& img, int width, int height) {
+// A window of an image: columns [x, x + width), rows [y, y + height).
+struct Box {
+  int x, y, width, height;
+};
+
+Image resize_nearest(const Image& img, int width, int height, Box b) {
   const std::vector<int> sx = nearest_sources(img.width, width), sy = nearest_sources(img.height, height);
   const int C = img.channels;
-  Image out{width, height, C, std::vector<uint8_t>(size_t(width) * height * C, 0)};
-  for (int y = 0; y < height; ++y)
-    for (int x = 0; x < width; ++x)
-      if (sy[y] >= 0 && sx[x] >= 0)
-        std::copy_n(&img.pixels[(size_t(sy[y]) * img.width + sx[x]) * C], C, &out.pixels[(size_t(y) * width + x) * C]);
+  Image out{b.width, b.height, C, std::vector<uint8_t>(size_t(b.width) * b.height * C, 0)};
+  for (int y = 0; y < b.height; ++y)
+    for (int x = 0; x < b.width; ++x) {
+      const int ix = sx[b.x + x], iy = sy[b.y + y];
+      if (iy >= 0 && ix >= 0)
+        std::copy_n(&img.pixels[(size_t(iy) * img.width + ix) * C], C, &out.pixels[(size_t(y) * b.width + x) * C]);
+    }
   return out;
+}
+
+// The window `b` of img; where it reaches outside the image the pixels are zero.
+Image crop(const Image& img, Box b) {
+  const int C = img.channels;
+  Image out{b.width, b.height, C, std::vector<uint8_t>(size_t(b.width) * b.height * C, 0)};
+  // Columns of the window that fall inside the image: [xa, xb).
+  const int xa = std::max(0, -b.x), xb = std::min(b.width, img.width - b.x);
+  for (int y = 0; y < b.height; ++y) {
+    const int sy = b.y + y;
+    if (sy < 0 || sy >= img.height || xa >= xb) continue;
+    std::copy_n(&img.pixels[(size_t(sy) * img.width + b.x + xa) * C], size_t(xb - xa) * C,
+                &out.pixels[(size_t(y) * b.width + xa) * C]);
+  }
+  return out;
+}
+
+// The window `b` of img resized to width x height, computing no other pixel.
+Image resize_part(const Image& img, int width, int height, Interp interp, Box b) {
+  if (width < 1 || height < 1 || img.width < 1 || img.height < 1)
+    fail("resize: cannot resize ", img.width, "x", img.height, " to ", width, "x", height);
+  // The horizontal pass keeps every input row: that and the result are what is allocated.
+  if (long(b.width) * b.height > kMaxPixels || long(b.width) * img.height > kMaxPixels)
+    fail("resize: ", width, "x", height, " from ", img.width, "x", img.height, " needs more than ", kMaxPixels,
+         " pixels");
+  if (interp == Interp::Nearest) return resize_nearest(img, width, height, b);
+  // Horizontal first, then vertical, each only when that side changes, as ImagingResampleInner.
+  Image out = width != img.width ? resample_pass(img, width, interp, true, b.x, b.width)
+                                 : crop(img, {b.x, 0, b.width, img.height});
+  return height != img.height ? resample_pass(out, height, interp, false, b.y, b.height)
+                              : crop(out, {0, b.y, b.width, b.height});
 }
 
 // torchvision CenterCrop along one axis: where the crop starts in the image; negative
@@ -209,12 +267,26 @@ int source_eof(void* user) {
   return s.pos >= s.size;
 }
 
-// Debian's stb_image (2.27) trusts the symbol counts of JPEG Huffman tables and writes past
-// its tables when they add up to more than 256 (stb 2.28 checks). Find every DHT segment stb
-// could read - in the headers or between the scans of progressive files - and check them first.
+// Where the data after a JPEG's start-of-image marker begins; 0 if it is not a JPEG. stb_image
+// takes any number of 0xFF fill bytes before a marker's code, this one's too (found by fuzzing:
+// FF FF D8 slipped past a check that wanted FF D8).
+size_t jpeg_start(const uint8_t* d, size_t n) {
+  size_t i = 0;
+  while (i < n && d[i] == 0xFF) ++i;
+  return i > 0 && i < n && d[i] == 0xD8 ? i + 1 : 0;
+}
+
+// Debian's stb_image (2.27) trusts a JPEG's Huffman tables (2.28 checks): it writes past its
+// tables when their symbol counts add up to more than 256, and a scan that uses a table no DHT
+// segment defined decodes with uninitialised memory, into symbol ids out of range (found by
+// fuzzing). Read every DHT and SOS segment stb could read - in the headers or between the scans
+// of progressive files - and check them first.
 bool jpeg_huffman_tables_ok(const uint8_t* d, size_t n) {
-  if (n < 2 || d[0] != 0xFF || d[1] != 0xD8) return true;  // not a JPEG
-  size_t i = 2;
+  const size_t soi = jpeg_start(d, n);
+  if (soi == 0) return true;  // not a JPEG
+  bool defined[2][4] = {};    // [DC, AC][table id]
+  bool progressive = false;
+  size_t i = soi;
   while (i + 1 < n) {
     const uint8_t m = d[i + 1];
     // Outside a marker: entropy-coded data, a stuffed zero, a restart marker or fill bytes.
@@ -229,15 +301,87 @@ bool jpeg_huffman_tables_ok(const uint8_t* d, size_t n) {
     }
     if (i + 3 >= n) break;
     const size_t end = i + 2 + (size_t(d[i + 2]) << 8 | d[i + 3]);
-    for (size_t t = i + 4; m == 0xC4 && t < end;) {  // DHT: tables of class/id, 16 counts, symbols
+    if (m == 0xC2) progressive = true;
+    for (size_t t = i + 4; m == 0xC4 && t < end && t < n;) {  // DHT: tables of class/id, 16 counts, symbols
       size_t symbols = 0;
       for (size_t k = t + 1; k < t + 17 && k < n; ++k) symbols += d[k];
       if (symbols > 256) return false;
+      if (d[t] >> 4 <= 1 && (d[t] & 15) <= 3) defined[d[t] >> 4][d[t] & 15] = true;
       t += 17 + symbols;
+    }
+    // SOS: component count, (component, DC table << 4 | AC table) each, then the spectral
+    // start and the successive approximation. Progressive scans use the DC tables in a first
+    // DC scan only, the AC tables in AC scans only; the others use both.
+    if (m == 0xDA && i + 4 < n) {
+      const size_t components = d[i + 4], spectral = i + 5 + 2 * components;
+      if (spectral + 2 >= n) break;
+      const bool dc = !progressive || (d[spectral] == 0 && d[spectral + 2] >> 4 == 0);
+      const bool ac = !progressive || d[spectral] != 0;
+      for (size_t k = 0; k < components; ++k) {
+        const int td = d[i + 6 + 2 * k] >> 4, ta = d[i + 6 + 2 * k] & 15;
+        if ((dc && td <= 3 && !defined[0][td]) || (ac && ta <= 3 && !defined[1][ta])) return false;
+      }
     }
     i = end;
   }
   return true;
+}
+
+// stb_image allocates a PNG data chunk's declared length before reading it: a 100-byte file
+// could have it allocate 2 GiB. Every chunk up to IEND must fit in the file.
+bool png_chunks_fit(const uint8_t* d, size_t n) {
+  if (n < 8 || std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) != 0) return true;  // not a PNG
+  for (size_t at = 8; at + 12 <= n;) {
+    const uint64_t length = uint64_t(d[at]) << 24 | uint32_t(d[at + 1]) << 16 | uint32_t(d[at + 2]) << 8 | d[at + 3];
+    if (length > n - at - 12) return false;  // length, type and CRC around the data
+    if (std::memcmp(d + at + 4, "IEND", 4) == 0) return true;
+    at += 12 + length;
+  }
+  return false;  // no IEND
+}
+
+// stb_image 2.27 reads a PNM header's numbers into an int without an overflow check (2.28
+// checks). Each of width, height and maximum value may have at most 9 digits, read the way
+// stb_image reads them: whitespace and '#' comments, then digits.
+bool pnm_numbers_fit(const uint8_t* d, size_t n) {
+  if (n < 2 || d[0] != 'P' || (d[1] != '5' && d[1] != '6')) return true;  // not a binary PNM
+  auto space = [](uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  size_t at = 2;
+  for (int number = 0; number < 3; ++number) {
+    for (;;) {
+      while (at < n && space(d[at])) ++at;
+      if (at >= n || d[at] != '#') break;
+      while (at < n && d[at] != '\n' && d[at] != '\r') ++at;
+    }
+    size_t digits = 0;
+    while (at < n && d[at] >= '0' && d[at] <= '9') ++at, ++digits;
+    if (digits > 9) return false;
+  }
+  return true;
+}
+
+// The fewest bytes in which the format can hold a w x h image, from its best compression.
+// stb_image allocates for the declared size before it reads the data, so a smaller file
+// would have it allocate for pixels that are not there.
+//   PNG: deflate expands at most 1032-fold; the raw rows follow from IHDR's depth and colours.
+//   JPEG: a block of 8x8 pixels takes at least one bit: 512 pixels per byte.
+//   GIF: a 12-bit LZW code stands for at most 4091 pixels: 2727 pixels per byte.
+//   BMP (stb_image reads no RLE): one bit per pixel. PNM (binary): one byte per pixel.
+uint64_t min_encoded_bytes(const uint8_t* d, size_t n, int w, int h) {
+  const uint64_t pixels = uint64_t(w) * uint64_t(h);
+  auto starts = [&](std::string_view magic) { return n >= magic.size() && std::memcmp(d, magic.data(), magic.size()) == 0; };
+  if (starts("\x89PNG\r\n\x1a\n")) {
+    int bits = 1;  // the least, when IHDR is not first (Apple's CgBI PNGs)
+    if (n >= 26 && std::memcmp(d + 12, "IHDR", 4) == 0) {
+      static const int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};  // by colour type
+      bits = std::max(1, d[24] * (d[25] < 7 ? kChannels[d[25]] : 1));
+    }
+    return uint64_t(h) * (1 + (uint64_t(w) * bits + 7) / 8) / 1032;
+  }
+  if (jpeg_start(d, n)) return pixels / 512;
+  if (starts("GIF8")) return pixels / 2727;
+  if (starts("BM")) return pixels / 8;
+  return pixels;
 }
 
 // Why stb_image failed. It keeps the reason of its last failure, including those of format
@@ -254,13 +398,17 @@ Image decode_image(const uint8_t* data, size_t size, int channels, const std::st
   if (channels != 1 && channels != 3) fail(name, ": cannot load an image as ", channels, " channels (1 or 3)");
   if (size == 0) fail(name, ": empty file");
   if (size > kMaxFileBytes) fail(name, kTooLarge);
-  if (!jpeg_huffman_tables_ok(data, size)) fail(name, ": corrupt JPEG (bad Huffman table)");
+  if (!jpeg_huffman_tables_ok(data, size)) fail(name, ": corrupt JPEG (bad or missing Huffman table)");
+  if (!png_chunks_fit(data, size)) fail(name, ": truncated or corrupt PNG (a chunk runs past the end of the file)");
+  if (!pnm_numbers_fit(data, size)) fail(name, ": corrupt PNM (a header number has more than 9 digits)");
   int w = 0, h = 0, n = 0;
   stbi__g_failure_reason = nullptr;
   if (!stbi_info_from_memory(data, int(size), &w, &h, &n)) fail(name, ": not an image (", stb_reason(), ")");
   if (w <= 0 || h <= 0 || w > kMaxSide || h > kMaxSide || long(w) * h > kMaxPixels)
     fail(name, ": image dimensions ", w, "x", h, " are out of range (at most ", kMaxSide, " per side, ", kMaxPixels,
          " pixels)");
+  if (size < min_encoded_bytes(data, size, w, h))
+    fail(name, ": truncated or corrupt image (", w, "x", h, " pixels cannot fit in ", size, " bytes)");
   const stbi_io_callbacks io{source_read, source_skip, source_eof};
   Source src{data, size};
   stbi__g_failure_reason = nullptr;
@@ -286,32 +434,11 @@ Image load_image(const std::string& path, int channels) {
 }
 
 Image resize(const Image& img, int width, int height, Interp interp) {
-  if (width < 1 || height < 1 || img.width < 1 || img.height < 1)
-    fail("resize: cannot resize ", img.width, "x", img.height, " to ", width, "x", height);
-  // A thin image resized by its short side could otherwise ask for gigabytes.
-  if (long(width) * height > kMaxPixels)
-    fail("resize: ", width, "x", height, " is more than ", kMaxPixels, " pixels (from ", img.width, "x", img.height,
-         ")");
-  if (interp == Interp::Nearest) return resize_nearest(img, width, height);
-  // Horizontal first, then vertical, each only when that side changes, as ImagingResampleInner.
-  Image out = width != img.width ? resample_pass(img, width, interp, true) : img;
-  if (height != img.height) out = resample_pass(out, height, interp, false);
-  return out;
+  return resize_part(img, width, height, interp, {0, 0, width, height});
 }
 
 Image center_crop(const Image& img, int width, int height) {
-  const int x0 = crop_start(img.width, width), y0 = crop_start(img.height, height), C = img.channels;
-  Image out{width, height, C, std::vector<uint8_t>(size_t(width) * height * C, 0)};
-  for (int y = 0; y < height; ++y) {
-    const int sy = y0 + y;
-    if (sy < 0 || sy >= img.height) continue;
-    // Columns of the crop that fall inside the image: [xa, xb).
-    const int xa = std::max(0, -x0), xb = std::min(width, img.width - x0);
-    if (xa < xb)
-      std::copy_n(&img.pixels[(size_t(sy) * img.width + x0 + xa) * C], size_t(xb - xa) * C,
-                  &out.pixels[(size_t(y) * width + xa) * C]);
-  }
-  return out;
+  return crop(img, {crop_start(img.width, width), crop_start(img.height, height), width, height});
 }
 
 void to_tensor(const Image& img, const std::array<float, 3>& mean, const std::array<float, 3>& std, float* out) {
@@ -336,9 +463,14 @@ int preprocess_side(const Image& img, const Preprocess& pre) {
 
 void preprocess(const Image& img, const Preprocess& pre, float* out) {
   const auto [w, h] = resized_size(img, pre);
-  Image x = resize(img, w, h, pre.interp);
-  if (pre.crop > 0) x = center_crop(x, pre.crop, pre.crop);
-  to_tensor(x, pre.mean, pre.std, out);
+  if (pre.crop <= 0) return to_tensor(resize(img, w, h, pre.interp), pre.mean, pre.std, out);
+  // Only the part of the resized image that the crop keeps is computed: a thin image resized
+  // by its short side would otherwise take gigabytes for pixels the crop throws away.
+  const Box c{crop_start(w, pre.crop), crop_start(h, pre.crop), pre.crop, pre.crop};
+  const Box kept{std::max(c.x, 0), std::max(c.y, 0), std::min(c.x + c.width, w) - std::max(c.x, 0),
+                 std::min(c.y + c.height, h) - std::max(c.y, 0)};
+  const Image part = resize_part(img, w, h, pre.interp, kept);
+  to_tensor(crop(part, {c.x - kept.x, c.y - kept.y, c.width, c.height}), pre.mean, pre.std, out);
 }
 
 std::string interp_name(Interp i) {

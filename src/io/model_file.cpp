@@ -1,17 +1,24 @@
 #include "io/model_file.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "io/safetensors.h"
 
 namespace vitqk::io {
 
-LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
-  const SafeTensorsReader reader(path);
+Inferred infer_model(const SafeTensorsReader& r, const LoadOptions& opts) {
   std::vector<TensorSpec> specs;
-  for (const auto& e : reader.entries()) specs.push_back({e.name, e.shape});
-  Inferred inf = infer_model(specs, reader.metadata(), opts, path);
+  for (const auto& e : r.entries()) specs.push_back({e.name, e.shape});
+  return infer_model(specs, r.metadata(), opts, r.path());
+}
 
+LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
+  return load_model(SafeTensorsReader(path), opts);
+}
+
+LoadedModel load_model(const SafeTensorsReader& reader, const LoadOptions& opts) {
+  Inferred inf = infer_model(reader, opts);
   LoadedModel out{ViT(inf.config), inf.naming, std::move(inf.notes)};
   ViT& m = out.model;
   for (const auto& p : inf.placements) {
@@ -20,6 +27,19 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
     reader.read(*reader.find(p.source), m.p(info->offset + size_t(p.row_offset) * cols));
   }
   return out;
+}
+
+LoadedPacked load_packed(const std::string& path, Precision precision, const LoadOptions& opts) {
+  const SafeTensorsReader reader(path);
+  Inferred inf = infer_model(reader, opts);
+  std::multimap<std::string, const Placement*> by_target;
+  for (const auto& p : inf.placements) by_target.emplace(p.target, &p);
+  PackedViT m(inf.config, precision, [&](const ParamInfo& info, float* dst) {
+    const size_t cols = info.numel / size_t(info.shape[0]);
+    for (auto [it, end] = by_target.equal_range(info.name); it != end; ++it)
+      reader.read(*reader.find(it->second->source), dst + size_t(it->second->row_offset) * cols);
+  });
+  return {std::move(m), inf.naming, std::move(inf.notes)};
 }
 
 void save_model(const std::string& path, const ViT& m, const std::map<std::string, std::string>& extra,

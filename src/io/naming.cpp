@@ -211,9 +211,7 @@ Inferred infer_model(const std::vector<TensorSpec>& tensors, const std::map<std:
   ViTConfig& c = out.config;
   auto meta = metadata.find("vitqk");
   if (meta != metadata.end()) {
-    nlohmann::json j = nlohmann::json::parse(meta->second, nullptr, false);
-    if (j.is_discarded()) fail(what, ": __metadata__ 'vitqk' is not valid JSON");
-    c = config_from_json(j, what);
+    c = config_from_text(meta->second, what);
   } else {
     const auto& pw = require("patch_embed.proj.weight", 4);
     if (pw[2] != pw[3]) fail(what, ": non-square patches ", shape_str(pw), " are not supported");

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json.h"
 
 namespace vitqk::io {
 
@@ -93,34 +94,6 @@ float* decode(DType d, const unsigned char* src, size_t bytes, float* dst) {
   return dst + n;
 }
 
-// Throws while parsing, so a hostile header is refused before it is fully built:
-// duplicate keys (nlohmann would silently keep the last) and nesting deeper than
-// any safetensors header has (shape arrays inside tensor objects inside the root).
-json parse_header(const std::string& path, const std::string& text) {
-  std::vector<std::set<std::string>> keys;
-  auto check = [&](int depth, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (depth > 2) fail(path, ": header nests JSON deeper than a safetensors header can");
-        if (event == json::parse_event_t::object_start) keys.emplace_back();
-        break;
-      case json::parse_event_t::object_end: keys.pop_back(); break;
-      case json::parse_event_t::key:
-        if (!keys.back().insert(parsed.get<std::string>()).second)
-          fail(path, ": header has duplicate key ", parsed.dump());
-        break;
-      default: break;
-    }
-    return true;
-  };
-  try {
-    return json::parse(text, check);
-  } catch (const json::exception& e) {
-    fail(path, ": header is not valid JSON (", e.what(), ")");
-  }
-}
-
 SafeTensorsReader::Entry parse_entry(const std::string& path, const std::string& name, const json& t) {
   const std::string where = path + ": tensor " + quoted(name);
   if (!t.is_object()) fail(where, " is not a JSON object");
@@ -167,19 +140,6 @@ SafeTensorsReader::Entry parse_entry(const std::string& path, const std::string&
   return e;
 }
 
-// Reads exactly `size` bytes at `offset`, or throws: the file may have shrunk since it
-// was validated.
-void read_exact(int fd, const std::string& path, void* dst, size_t size, uint64_t offset) {
-  auto* p = static_cast<char*>(dst);
-  while (size > 0) {
-    const ssize_t n = ::pread(fd, p, size, off_t(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail(path, ": read failed: ", std::strerror(errno));
-    if (n == 0) fail(path, ": file is truncated (it changed after it was opened?)");
-    p += n, size -= size_t(n), offset += uint64_t(n);
-  }
-}
-
 }  // namespace
 
 const char* dtype_name(DType d) {
@@ -209,90 +169,117 @@ SafeTensorsReader::SafeTensorsReader(std::string path) : path_(std::move(path)) 
     struct stat st;
     if (::fstat(fd_, &st) != 0) fail(path_, ": cannot stat: ", std::strerror(errno));
     if (!S_ISREG(st.st_mode)) fail(path_, ": not a regular file");
-    const uint64_t file_size = uint64_t(st.st_size);
-    if (file_size < 8) fail(path_, ": file is truncated (", file_size, " bytes, shorter than the 8-byte header size)");
-
-    unsigned char le[8];
-    read_exact(fd_, path_, le, 8, 0);
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = n << 8 | le[i];
-    if (n > kMaxHeader) fail(path_, ": header size ", n, " is too large (limit ", kMaxHeader, " bytes)");
-    if (n > file_size - 8)
-      fail(path_, ": header size ", n, " runs past the end of the file (", file_size, " bytes): truncated?");
-
-    std::string text(n, '\0');
-    read_exact(fd_, path_, text.data(), n, 8);
-    // The parser would skip leading whitespace or a byte-order mark; the reference reader
-    // requires '{' first.
-    if (text.empty() || text[0] != '{') fail(path_, ": header is not a JSON object (it must start with '{')");
-    // nlohmann stops at a NUL as if the input ended, accepting "{}\0garbage"; JSON has no NULs.
-    if (text.find('\0') != std::string::npos) fail(path_, ": header is not valid JSON (it contains a NUL byte)");
-    const json header = parse_header(path_, text);
-    if (!header.is_object()) fail(path_, ": header is not a JSON object");
-
-    for (const auto& [name, value] : header.items()) {
-      if (name != "__metadata__") {
-        entries_.push_back(parse_entry(path_, name, value));
-        continue;
-      }
-      if (!value.is_object()) fail(path_, ": __metadata__ is not a JSON object");
-      for (const auto& [k, v] : value.items()) {
-        if (!v.is_string())
-          fail(path_, ": __metadata__ must map strings to strings, but ", quoted(k), " is ", v.type_name());
-        metadata_[k] = v.get<std::string>();
-      }
-    }
-
-    // Sorted by offset the tensors must tile the data buffer exactly, like the reference
-    // reader demands; empty tensors sort before the tensor they share an offset with.
-    std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
-      return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
-    });
-    data_start_ = 8 + n;
-    const uint64_t data_size = file_size - data_start_;
-    uint64_t at = 0;
-    const Entry* prev = nullptr;
-    for (const Entry& e : entries_) {
-      if (e.begin > at)
-        fail(path_, ": gap in the data buffer: bytes [", at, ", ", e.begin, ") before tensor ", quoted(e.name),
-             " belong to no tensor");
-      if (e.begin < at)
-        fail(path_, ": tensor ", quoted(e.name), " data_offsets [", e.begin, ", ", e.end, "] overlap tensor ",
-             quoted(prev->name), " (which ends at ", at, ")");
-      if (e.end > data_size)
-        fail(path_, ": file is truncated: tensor ", quoted(e.name), " ends at data offset ", e.end,
-             " but the data buffer has ", data_size, " bytes");
-      at = e.end;
-      prev = &e;
-    }
-    if (at != data_size)
-      fail(path_, ": data buffer is ", data_size, " bytes but the tensors cover ", at,
-           " (trailing bytes after the last tensor)");
+    validate(uint64_t(st.st_size));
   } catch (...) {
     ::close(fd_);
     throw;
   }
 }
 
-SafeTensorsReader::~SafeTensorsReader() { ::close(fd_); }
+SafeTensorsReader::SafeTensorsReader(std::string name, std::string_view bytes)
+    : path_(std::move(name)), memory_(bytes) {
+  validate(bytes.size());
+}
+
+SafeTensorsReader::~SafeTensorsReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+// Throws when the bytes are not there: the file may have shrunk since it was validated.
+void SafeTensorsReader::read_at(void* dst, size_t size, uint64_t offset) const {
+  auto* p = static_cast<char*>(dst);
+  if (fd_ < 0) {
+    if (offset > memory_.size() || size > memory_.size() - offset) fail(path_, ": file is truncated");
+    std::memcpy(p, memory_.data() + offset, size);
+    return;
+  }
+  while (size > 0) {
+    const ssize_t n = ::pread(fd_, p, size, off_t(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail(path_, ": read failed: ", std::strerror(errno));
+    if (n == 0) fail(path_, ": file is truncated (it changed after it was opened?)");
+    p += n, size -= size_t(n), offset += uint64_t(n);
+  }
+}
+
+void SafeTensorsReader::validate(uint64_t file_size) {
+  if (file_size < 8) fail(path_, ": file is truncated (", file_size, " bytes, shorter than the 8-byte header size)");
+  unsigned char le[8];
+  read_at(le, 8, 0);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = n << 8 | le[i];
+  if (n > kMaxHeader) fail(path_, ": header size ", n, " is too large (limit ", kMaxHeader, " bytes)");
+  if (n > file_size - 8)
+    fail(path_, ": header size ", n, " runs past the end of the file (", file_size, " bytes): truncated?");
+
+  std::string text(n, '\0');
+  read_at(text.data(), n, 8);
+  // The parser would skip leading whitespace or a byte-order mark; the reference reader
+  // requires '{' first.
+  if (text.empty() || text[0] != '{') fail(path_, ": header is not a JSON object (it must start with '{')");
+  // nlohmann stops at a NUL as if the input ended, accepting "{}\0garbage"; JSON has no NULs.
+  if (text.find('\0') != std::string::npos) fail(path_, ": header is not valid JSON (it contains a NUL byte)");
+  // Tensor objects and their arrays inside the root object: three levels.
+  const json header = parse_json(text, 3, path_ + ": header");
+  if (!header.is_object()) fail(path_, ": header is not a JSON object");
+
+  for (const auto& [name, value] : header.items()) {
+    if (name != "__metadata__") {
+      entries_.push_back(parse_entry(path_, name, value));
+      continue;
+    }
+    if (!value.is_object()) fail(path_, ": __metadata__ is not a JSON object");
+    for (const auto& [k, v] : value.items()) {
+      if (!v.is_string())
+        fail(path_, ": __metadata__ must map strings to strings, but ", quoted(k), " is ", v.type_name());
+      metadata_[k] = v.get<std::string>();
+    }
+  }
+
+  // Sorted by offset the tensors must tile the data buffer exactly, like the reference
+  // reader demands; empty tensors sort before the tensor they share an offset with.
+  std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
+  });
+  for (size_t i = 0; i < entries_.size(); ++i) by_name_.emplace(entries_[i].name, i);
+  data_start_ = 8 + n;
+  const uint64_t data_size = file_size - data_start_;
+  uint64_t at = 0;
+  const Entry* prev = nullptr;
+  for (const Entry& e : entries_) {
+    if (e.begin > at)
+      fail(path_, ": gap in the data buffer: bytes [", at, ", ", e.begin, ") before tensor ", quoted(e.name),
+           " belong to no tensor");
+    if (e.begin < at)
+      fail(path_, ": tensor ", quoted(e.name), " data_offsets [", e.begin, ", ", e.end, "] overlap tensor ",
+           quoted(prev->name), " (which ends at ", at, ")");
+    if (e.end > data_size)
+      fail(path_, ": file is truncated: tensor ", quoted(e.name), " ends at data offset ", e.end,
+           " but the data buffer has ", data_size, " bytes");
+    at = e.end;
+    prev = &e;
+  }
+  if (at != data_size)
+    fail(path_, ": data buffer is ", data_size, " bytes but the tensors cover ", at,
+         " (trailing bytes after the last tensor)");
+}
 
 const SafeTensorsReader::Entry* SafeTensorsReader::find(std::string_view name) const {
-  for (const Entry& e : entries_)
-    if (e.name == name) return &e;
-  return nullptr;
+  const auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &entries_[it->second];
 }
 
 void SafeTensorsReader::read(const Entry& e, float* dst) const {
   const uint64_t start = data_start_ + e.begin;
   const size_t total = size_t(e.end - e.begin);
   if (e.dtype == DType::F32) {
-    read_exact(fd_, path_, dst, total, start);
+    read_at(dst, total, start);
     return;
   }
   std::vector<unsigned char> buf(std::min(total, kChunkBytes));
   for (size_t done = 0; done < total;) {
     const size_t n = std::min(buf.size(), total - done);
-    read_exact(fd_, path_, buf.data(), n, start + done);
+    read_at(buf.data(), n, start + done);
     dst = decode(e.dtype, buf.data(), n, dst);
     done += n;
   }

@@ -8,7 +8,7 @@
 //   e - b == numel * sizeof(dtype); shape products must not overflow.
 // The whole header is validated when the file is opened, before any data is read; the
 // reader then copies one tensor at a time into caller memory (no mapping, no second copy
-// of the file in memory).
+// of the file in memory). Files already in memory (fuzzing, tests) take the same path.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -33,6 +33,9 @@ class SafeTensorsReader {
 
   // Opens and validates; throws vitqk::Error "<path>: <problem>".
   explicit SafeTensorsReader(std::string path);
+  // The same checks on a file already in memory, which must outlive the reader; `name`
+  // stands for the path in errors.
+  SafeTensorsReader(std::string name, std::string_view bytes);
   ~SafeTensorsReader();
   // The reader keeps the file it validated open, so a file renamed over `path` later
   // (an atomic save) cannot pair this header with another file's data.
@@ -49,10 +52,16 @@ class SafeTensorsReader {
   std::vector<float> read(const Entry& e) const;
 
  private:
+  void validate(uint64_t file_size);
+  // Exactly `size` bytes at `offset` of the file, from the descriptor or from memory.
+  void read_at(void* dst, size_t size, uint64_t offset) const;
+
   std::string path_;
-  int fd_ = -1;
+  int fd_ = -1;              // -1: the file is `memory_`
+  std::string_view memory_;
   uint64_t data_start_ = 0;
   std::vector<Entry> entries_;
+  std::map<std::string, size_t, std::less<>> by_name_;  // position in entries_
   std::map<std::string, std::string> metadata_;
 };
 

@@ -46,9 +46,9 @@ struct AttentionLayer {
   }
   void run() {
     const int n = d.n, D = d.D;
-    linear_forward(P.data(), x.data(), w_in.data(), b_in.data(), n, D, d.in_rows());
+    linear_forward(P.data(), x.data(), {w_in.data(), nullptr, b_in.data(), d.in_rows(), D}, n);
     attention_forward(d, P.data(), x.data(), att.data(), heads.data());
-    linear_forward(y.data(), heads.data(), w_out.data(), b_out.data(), n, d.out_cols(), D);
+    linear_forward(y.data(), heads.data(), {w_out.data(), nullptr, b_out.data(), D, d.out_cols()}, n);
   }
 };
 

@@ -21,8 +21,9 @@ double peak_rss_mib();  // of this process so far
 
 nlohmann::json machine_json(const CpuInfo& cpu, const Peak& p);
 
-// Milliseconds of each of `runs` timed forward passes of a random batch of B images, after
-// `warmup` untimed ones.
-std::vector<double> time_forward(const ViT& m, int B, int runs, int warmup);
+// Milliseconds of each of `runs` timed forward passes of a batch of B images (`pixels`, or
+// random ones when null), after `warmup` untimed ones.
+std::vector<double> time_forward(const ViT& m, int B, int runs, int warmup, const float* pixels = nullptr);
+std::vector<double> time_forward(const PackedViT& m, int B, int runs, int warmup, const float* pixels = nullptr);
 
 }  // namespace vitqk

@@ -1,8 +1,11 @@
 #include "model/config.h"
 
+#include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/json.h"
 
 namespace vitqk {
 
@@ -26,14 +29,22 @@ void ViTConfig::validate(const std::string& what) const {
   if (num_classes < 0) fail(what, ": num_classes must not be negative");
   if (image_size % patch_size) fail(what, ": image size ", image_size, " is not a multiple of patch size ", patch_size);
   if (dim % heads) fail(what, ": width ", dim, " is not divisible by ", heads, " heads");
-  if (!(eps > 0)) fail(what, ": LayerNorm eps must be positive");
+  if (!(eps > 0) || std::isinf(eps)) fail(what, ": LayerNorm eps must be positive and finite");
   if (int(qk.size()) != depth || int(ov.size()) != depth)
     fail(what, ": attention forms given for ", qk.size(), " layers, model has ", depth);
+  const io::Preprocess& p = preprocess;
+  if (p.resize < 0 || p.resize > 16384 || p.crop < 0 || p.crop > 16384) fail(what, ": preprocess sizes out of range");
+  for (int i = 0; i < 3; ++i)
+    if (!std::isfinite(p.mean[i]) || !(p.std[i] > 0) || std::isinf(p.std[i]))
+      fail(what, ": preprocess mean must be finite and std positive and finite");
   if (!class_names.empty() && int(class_names.size()) != num_classes)
     fail(what, ": ", class_names.size(), " class names for ", num_classes, " classes");
-  // Bounds that keep every size product far from int overflow in the kernels.
-  if (dim > 16384 || mlp_dim > 65536 || heads > 256 || depth > 1024 || tokens() > 65536 || in_chans > 64 ||
-      num_classes > 1000000)
+  // Bounds that keep every size product far from int overflow in the kernels. tokens() and
+  // patch_dim() would overflow on sizes a file can claim: their bounds are checked in 64 bits,
+  // after the factors' (patch_size <= image_size, a multiple of it).
+  const int64_t grid = image_size / patch_size;
+  if (dim > 16384 || mlp_dim > 65536 || heads > 256 || depth > 1024 || in_chans > 64 || image_size > 65536 ||
+      1 + grid * grid > 65536 || int64_t(in_chans) * patch_size * patch_size > (1 << 24) || num_classes > 1000000)
     fail(what, ": model sizes out of the supported range");
 }
 
@@ -117,26 +128,38 @@ ViTConfig config_from_json(const nlohmann::json& j, const std::string& what) {
   if (!j.is_object()) fail(what, ": model config is not a JSON object");
   ViTConfig c;
   try {
-    auto get_int = [&](const char* key, int& dst) {
-      if (!j.contains(key)) return;
-      const auto& v = j.at(key);
+    // Numbers are range-checked before they are converted: nlohmann's get<int>() of 1e300
+    // (or get<float>()) would be undefined behaviour.
+    auto get_int = [&](const nlohmann::json& obj, const char* key, int& dst) {
+      if (!obj.contains(key)) return;
+      const auto& v = obj.at(key);
       if (!v.is_number_integer()) fail(what, ": config field '", key, "' is not an integer");
-      long long x = v.get<long long>();
-      if (x < -1000000000LL || x > 1000000000LL) fail(what, ": config field '", key, "' out of range");
-      dst = int(x);
+      if (v.is_number_unsigned() ? v.get<uint64_t>() > 1000000000ULL
+                                 : v.get<long long>() < -1000000000LL || v.get<long long>() > 1000000000LL)
+        fail(what, ": config field '", key, "' out of range");
+      dst = int(v.get<long long>());
     };
-    get_int("image_size", c.image_size);
-    get_int("patch_size", c.patch_size);
-    get_int("in_chans", c.in_chans);
-    get_int("dim", c.dim);
-    get_int("depth", c.depth);
-    get_int("heads", c.heads);
-    get_int("mlp_dim", c.mlp_dim);
-    get_int("num_classes", c.num_classes);
-    if (j.contains("eps")) {
-      if (!j["eps"].is_number()) fail(what, ": config field 'eps' is not a number");
-      c.eps = j["eps"].get<float>();
-    }
+    auto to_float = [&](const nlohmann::json& v, const char* key) {
+      if (!v.is_number()) fail(what, ": config field '", key, "' is not a number");
+      const double x = v.get<double>();
+      if (!(std::abs(x) <= std::numeric_limits<float>::max())) fail(what, ": config field '", key, "' out of range");
+      return float(x);
+    };
+    auto get_floats = [&](const nlohmann::json& obj, const char* key, std::array<float, 3>& dst) {
+      if (!obj.contains(key)) return;
+      const auto& a = obj.at(key);
+      if (!a.is_array() || a.size() != 3) fail(what, ": config field '", key, "' must be 3 numbers");
+      for (int i = 0; i < 3; ++i) dst[i] = to_float(a[i], key);
+    };
+    get_int(j, "image_size", c.image_size);
+    get_int(j, "patch_size", c.patch_size);
+    get_int(j, "in_chans", c.in_chans);
+    get_int(j, "dim", c.dim);
+    get_int(j, "depth", c.depth);
+    get_int(j, "heads", c.heads);
+    get_int(j, "mlp_dim", c.mlp_dim);
+    get_int(j, "num_classes", c.num_classes);
+    if (j.contains("eps")) c.eps = to_float(j.at("eps"), "eps");
     if (c.depth < 0 || c.depth > 1024) fail(what, ": config depth out of range");
     auto forms = [&](const char* key) {
       std::vector<Form> fs(c.depth, Form::Factorized);
@@ -160,9 +183,9 @@ ViTConfig config_from_json(const nlohmann::json& j, const std::string& what) {
       const auto& p = j["preprocess"];
       if (!p.is_object()) fail(what, ": config field 'preprocess' is not an object");
       auto& d = c.preprocess;
-      if (p.contains("resize")) d.resize = p["resize"].get<int>();
+      get_int(p, "resize", d.resize);
       if (p.contains("resize_exact")) d.resize_exact = p["resize_exact"].get<bool>();
-      if (p.contains("crop")) d.crop = p["crop"].get<int>();
+      get_int(p, "crop", d.crop);
       if (p.contains("interpolation")) {
         try {
           d.interp = io::parse_interp(p["interpolation"].get<std::string>());
@@ -170,10 +193,8 @@ ViTConfig config_from_json(const nlohmann::json& j, const std::string& what) {
           fail(what, ": ", e.what());
         }
       }
-      if (p.contains("mean")) d.mean = p["mean"].get<std::array<float, 3>>();
-      if (p.contains("std")) d.std = p["std"].get<std::array<float, 3>>();
-      if (d.resize < 0 || d.resize > 16384 || d.crop < 0 || d.crop > 16384)
-        fail(what, ": preprocess sizes out of range");
+      get_floats(p, "mean", d.mean);
+      get_floats(p, "std", d.std);
     }
     if (j.contains("class_names")) c.class_names = j["class_names"].get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
@@ -181,6 +202,11 @@ ViTConfig config_from_json(const nlohmann::json& j, const std::string& what) {
   }
   c.validate(what);
   return c;
+}
+
+ViTConfig config_from_text(const std::string& text, const std::string& what) {
+  // The deepest valid config is three levels (preprocess.mean); the slack costs nothing.
+  return config_from_json(io::parse_json(text, 8, what + ": model config"), what);
 }
 
 }  // namespace vitqk

@@ -43,5 +43,7 @@ Form parse_form(const std::string& s);  // "factorized" | "merged"
 
 nlohmann::json config_to_json(const ViTConfig& c);
 ViTConfig config_from_json(const nlohmann::json& j, const std::string& what);
+// The same from JSON text (a file's __metadata__["vitqk"], a --model-config file).
+ViTConfig config_from_text(const std::string& text, const std::string& what);
 
 }  // namespace vitqk

@@ -10,6 +10,7 @@ size_t ParamLayout::add(std::string name, std::vector<int64_t> shape) {
   size_t numel = 1;
   for (int64_t s : shape) numel *= size_t(s);
   const bool decay = shape.size() >= 2 && name != "cls_token" && name != "pos_embed";
+  index_.emplace(name, params_.size());
   params_.push_back({std::move(name), std::move(shape), size_, numel, decay});
   size_ += numel;
   return params_.back().offset;
@@ -65,9 +66,8 @@ ParamLayout::ParamLayout(const ViTConfig& c) {
 }
 
 const ParamInfo* ParamLayout::find(std::string_view name) const {
-  for (const auto& p : params_)
-    if (p.name == name) return &p;
-  return nullptr;
+  const auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &params_[it->second];
 }
 
 }  // namespace vitqk

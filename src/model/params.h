@@ -12,6 +12,7 @@
 // GEMM computes them all: W_in [R, D] and b_in [R], R = AttentionDims::in_rows().
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,7 @@ class ParamLayout {
  private:
   size_t add(std::string name, std::vector<int64_t> shape);
   std::vector<ParamInfo> params_;
+  std::map<std::string, size_t, std::less<>> index_;  // name -> position in params_: files have 10^4 tensors
   size_t size_ = 0;
 };
 

@@ -1,10 +1,13 @@
 #include "model/vit.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
 #include "core/threads.h"
+#include "ops/attention.h"
 #include "ops/gelu.h"
 #include "ops/layernorm.h"
 #include "ops/linear.h"
@@ -16,6 +19,17 @@ namespace {
 ViTConfig validated(ViTConfig c) {
   c.validate("model config");
   return c;
+}
+
+// A file of a few hundred kilobytes can describe a valid model whose buffers need terabytes
+// (65026 tokens of width 1: attention scores of 17 GB per image and layer). Refusing what the
+// machine cannot hold beats being killed, or starving everything else, half way through.
+void check_fits(long floats, const char* what, int B) {
+  const double bytes = double(floats) * sizeof(float);
+  const double ram = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
+  if (bytes > ram)
+    fail("model: ", what, " of a batch of ", B, " need ", bytes / double(1L << 30), " GiB, more than this machine's ",
+         ram / double(1L << 30), " GiB of memory");
 }
 }  // namespace
 
@@ -36,6 +50,7 @@ void Activations::ensure(const ViTConfig& c, int B, bool keep) {
   const long patches = B * (n - 1);
   const long total = patches * c.patch_dim() + patches * D + Bn * D + per_layer * (keep ? c.depth : 1) +
                      B * (D + 2) + B * c.out_dim();
+  check_fits(total, "the activations", B);
   buf_.assign(total, 0.0f);
   float* cur = buf_.data();
   auto take = [&](long count) {
@@ -69,45 +84,168 @@ void Activations::ensure(const ViTConfig& c, int B, bool keep) {
   batch = B, keep_all = keep, shaped_for_ = &c;
 }
 
-void vit_forward(const ViT& m, const float* pixels, int B, Activations& a) {
-  const ViTConfig& c = m.cfg;
-  const ParamLayout& L = m.layout;
+namespace {
+
+// Where each linear layer's matrix [N, K] starts in the layout, in layout order.
+struct MatrixAt {
+  size_t offset;
+  int N, K;
+};
+
+// The views of a model's parameters, given where a vector starts (vec(offset)) and what a
+// matrix at a layout offset is (mat(offset) -> LinearWeights without bias or shape).
+template <class Vec, class Mat>
+StemWeights stem_at(const ViTConfig& c, const ParamLayout& L, Vec vec, Mat mat) {
+  StemWeights s{};
+  s.patch = mat(L.patch_w), s.patch.b = vec(L.patch_b), s.patch.N = c.dim, s.patch.K = c.patch_dim();
+  if (c.num_classes > 0)
+    s.head = mat(L.head_w), s.head.b = vec(L.head_b), s.head.N = c.num_classes, s.head.K = c.dim;
+  s.cls = vec(L.cls), s.pos = vec(L.pos), s.norm_w = vec(L.norm_w), s.norm_b = vec(L.norm_b);
+  return s;
+}
+
+template <class Vec, class Mat>
+BlockWeights block_at(const ViTConfig& c, const ParamLayout& L, int l, Vec vec, Mat mat) {
+  const BlockOffsets& o = L.blocks[l];
+  const AttentionDims d = attention_dims(c, l, 1);
+  auto linear = [&](size_t w, size_t b, int N, int K) {
+    LinearWeights r = mat(w);
+    r.b = vec(b), r.N = N, r.K = K;
+    return r;
+  };
+  return {vec(o.ln1_w),
+          vec(o.ln1_b),
+          vec(o.ln2_w),
+          vec(o.ln2_b),
+          linear(o.w_in, o.b_in, d.in_rows(), c.dim),
+          linear(o.w_out, o.b_out, c.dim, d.out_cols()),
+          linear(o.fc1_w, o.fc1_b, c.mlp_dim, c.dim),
+          linear(o.fc2_w, o.fc2_b, c.dim, c.mlp_dim)};
+}
+
+std::vector<MatrixAt> matrices_of(const ViTConfig& c, const ParamLayout& L) {
+  std::vector<MatrixAt> r;
+  auto add = [&](const LinearWeights& w, size_t offset) { r.push_back({offset, w.N, w.K}); };
+  auto none = [](size_t) { return static_cast<const float*>(nullptr); };
+  auto plain = [](size_t) { return LinearWeights{}; };
+  const StemWeights s = stem_at(c, L, none, plain);
+  add(s.patch, L.patch_w);
+  for (int l = 0; l < c.depth; ++l) {
+    const BlockWeights b = block_at(c, L, l, none, plain);
+    const BlockOffsets& o = L.blocks[l];
+    add(b.in, o.w_in), add(b.out, o.w_out), add(b.fc1, o.fc1_w), add(b.fc2, o.fc2_w);
+  }
+  if (c.num_classes > 0) add(s.head, L.head_w);
+  return r;
+}
+
+// One forward pass over any parameter storage; block(l) gives layer l's weights.
+template <class BlockAt>
+void forward(const ViTConfig& c, const StemWeights& s, BlockAt block, const float* pixels, int B, Activations& a) {
   a.ensure(c, B, a.keep_all);
   const int n = c.tokens(), D = c.dim, Bn = B * n, M = c.mlp_dim;
 
   const PatchDims pd{B, c.in_chans, c.image_size, c.patch_size, D};
-  patch_embed_forward(pd, pixels, m.p(L.patch_w), m.p(L.patch_b), m.p(L.cls), m.p(L.pos), a.cols, a.patch_out,
-                      a.x0);
+  patch_embed_forward(pd, pixels, s.patch, s.cls, s.pos, a.cols, a.patch_out, a.x0);
 
   for (int l = 0; l < c.depth; ++l) {
-    const BlockOffsets& o = L.blocks[l];
+    const BlockWeights& w = block(l);
     Activations::Layer& A = a.layers[l];
     const float* x = a.layer_input(l);
     const AttentionDims d = attention_dims(c, l, B);
 
-    layernorm_forward(A.ln1, A.ln1_mean, A.ln1_rstd, x, m.p(o.ln1_w), m.p(o.ln1_b), Bn, D, c.eps);
-    linear_forward(A.in_proj, A.ln1, m.p(o.w_in), m.p(o.b_in), Bn, D, d.in_rows());
+    layernorm_forward(A.ln1, A.ln1_mean, A.ln1_rstd, x, w.ln1_w, w.ln1_b, Bn, D, c.eps);
+    linear_forward(A.in_proj, A.ln1, w.in, Bn);
     attention_forward(d, A.in_proj, A.ln1, A.att, A.heads);
     std::memcpy(A.res_mid, x, sizeof(float) * Bn * D);
-    linear_forward(A.res_mid, A.heads, m.p(o.w_out), m.p(o.b_out), Bn, d.out_cols(), D, true);
+    linear_forward(A.res_mid, A.heads, w.out, Bn, Epilogue::Residual);
 
-    layernorm_forward(A.ln2, A.ln2_mean, A.ln2_rstd, A.res_mid, m.p(o.ln2_w), m.p(o.ln2_b), Bn, D, c.eps);
-    linear_forward(A.fc1, A.ln2, m.p(o.fc1_w), m.p(o.fc1_b), Bn, D, M);
-    gelu_forward(A.gelu, A.fc1, long(Bn) * M);
+    layernorm_forward(A.ln2, A.ln2_mean, A.ln2_rstd, A.res_mid, w.ln2_w, w.ln2_b, Bn, D, c.eps);
+    if (a.keep_all) {  // training keeps the pre-activation for GELU's backward
+      linear_forward(A.fc1, A.ln2, w.fc1, Bn);
+      gelu_forward(A.gelu, A.fc1, long(Bn) * M);
+    } else {
+      linear_forward(A.gelu, A.ln2, w.fc1, Bn, Epilogue::Gelu);
+    }
     std::memcpy(A.res_out, A.res_mid, sizeof(float) * Bn * D);
-    linear_forward(A.res_out, A.gelu, m.p(o.fc2_w), m.p(o.fc2_b), Bn, M, D, true);
+    linear_forward(A.res_out, A.gelu, w.fc2, Bn, Epilogue::Residual);
   }
 
   // Only the class token reaches the head, so only it is normed (timm norms all tokens,
   // then pools token 0: the same numbers).
-  const float* last = a.layer_input(c.depth);
-  for (int b = 0; b < B; ++b)
-    layernorm_forward(a.cls_norm + (long)b * D, a.cls_mean + b, a.cls_rstd + b, last + (long)b * n * D,
-                      m.p(L.norm_w), m.p(L.norm_b), 1, D, c.eps);
-  if (c.num_classes > 0)
-    linear_forward(a.logits, a.cls_norm, m.p(L.head_w), m.p(L.head_b), B, D, c.num_classes);
-  else
-    std::memcpy(a.logits, a.cls_norm, sizeof(float) * B * D);
+  layernorm_forward(a.cls_norm, a.cls_mean, a.cls_rstd, a.layer_input(c.depth), s.norm_w, s.norm_b, B, D, c.eps,
+                    n * D);
+  if (c.num_classes > 0) linear_forward(a.logits, a.cls_norm, s.head, B);
+  else std::memcpy(a.logits, a.cls_norm, sizeof(float) * B * D);
+}
+
+}  // namespace
+
+StemWeights stem_weights(const ViT& m) {
+  return stem_at(m.cfg, m.layout, [&](size_t o) { return m.p(o); }, [&](size_t o) { return LinearWeights{m.p(o)}; });
+}
+
+BlockWeights block_weights(const ViT& m, int layer) {
+  return block_at(m.cfg, m.layout, layer, [&](size_t o) { return m.p(o); },
+                  [&](size_t o) { return LinearWeights{m.p(o)}; });
+}
+
+void vit_forward(const ViT& m, const float* pixels, int B, Activations& a) {
+  forward(m.cfg, stem_weights(m), [&](int l) { return block_weights(m, l); }, pixels, B, a);
+}
+
+void vit_forward(const PackedViT& m, const float* pixels, int B, Activations& a) {
+  forward(m.cfg, m.stem, [&](int l) -> const BlockWeights& { return m.blocks[l]; }, pixels, B, a);
+}
+
+PackedViT::PackedViT(ViTConfig c, Precision p, const Source& read)
+    : cfg(validated(std::move(c))), layout(cfg), precision(p) {
+  const std::vector<MatrixAt> mats = matrices_of(cfg, layout);
+  size_t matrix_floats = 0;
+  for (const MatrixAt& m : mats) matrix_floats += size_t(m.N) * m.K;
+  vectors_.resize(layout.size() - matrix_floats);
+  matrices_.reserve(mats.size());  // views point into it: no reallocation
+  // Parameters arrive in layout order; a matrix made of several parameters (the pieces of a
+  // merged input projection) is gathered in `staging`, then packed. Vectors are stored
+  // contiguously, remembered by their layout offset.
+  std::vector<std::pair<size_t, size_t>> vec_at;  // (layout offset, index into vectors_)
+  std::vector<float> staging;
+  size_t next_vec = 0, mi = 0;
+  for (const ParamInfo& q : layout.params()) {
+    if (mi < mats.size() && q.offset >= mats[mi].offset) {
+      const MatrixAt& m = mats[mi];
+      const size_t size = size_t(m.N) * m.K;
+      if (staging.size() < size) staging.resize(size);
+      read(q, staging.data() + (q.offset - m.offset));
+      if (q.offset + q.numel == m.offset + size) matrices_.emplace_back(staging.data(), m.N, m.K, precision), ++mi;
+    } else {
+      read(q, vectors_.data() + next_vec);
+      vec_at.push_back({q.offset, next_vec});
+      next_vec += q.numel;
+    }
+  }
+  // Vectors that belong together (the biases of a split input projection) are adjacent in
+  // the layout with no matrix between them, so they stay adjacent here.
+  auto vec = [&](size_t offset) -> const float* {
+    auto it = std::upper_bound(vec_at.begin(), vec_at.end(), std::pair{offset, ~size_t(0)}) - 1;
+    return vectors_.data() + it->second + (offset - it->first);
+  };
+  auto mat = [&](size_t offset) {
+    for (size_t i = 0; i < mats.size(); ++i)
+      if (mats[i].offset == offset) return LinearWeights{nullptr, &matrices_[i]};
+    fail("internal error: no matrix at layout offset ", offset);
+  };
+  stem = stem_at(cfg, layout, vec, mat);
+  for (int l = 0; l < cfg.depth; ++l) blocks.push_back(block_at(cfg, layout, l, vec, mat));
+}
+
+PackedViT::PackedViT(const ViT& m, Precision p)
+    : PackedViT(m.cfg, p, [&](const ParamInfo& q, float* dst) { std::copy_n(m.p(q.offset), q.numel, dst); }) {}
+
+size_t PackedViT::bytes() const {
+  size_t b = vectors_.size() * sizeof(float);
+  for (const PackedWeights& w : matrices_) b += w.bytes();
+  return b;
 }
 
 void BackwardBuffers::ensure(const ViTConfig& c, int B) {
@@ -123,6 +261,7 @@ void BackwardBuffers::ensure(const ViTConfig& c, int B) {
                         long(max_threads()) * n * n};
   long total = 0;
   for (long s : sizes) total += s;
+  check_fits(total, "the gradient buffers", B);
   buf_.assign(total, 0.0f);
   float* cur = buf_.data();
   float** views[] = {&dres, &dln, &dP, &dheads, &dhidden, &dpatch, &dcls, &scratch};

@@ -4,10 +4,13 @@
 //   x = [cls; patch_embed(img)] + pos_embed
 //   per block: x += attn(norm1(x));  x += mlp(norm2(x))       (either attention form)
 //   logits = head(norm(x)[:, 0])
+#include <functional>
 #include <vector>
 
+#include "core/gemm.h"
 #include "model/config.h"
 #include "model/params.h"
+#include "ops/linear.h"
 
 namespace vitqk {
 
@@ -19,6 +22,46 @@ struct ViT {
   explicit ViT(ViTConfig c);  // zero parameters; validates the config
   float* p(size_t offset) { return params.data() + offset; }
   const float* p(size_t offset) const { return params.data() + offset; }
+};
+
+// The forward pass's view of a model's parameters, whatever their storage.
+struct StemWeights {
+  LinearWeights patch, head;  // head.N == 0 without a classifier
+  const float *cls, *pos, *norm_w, *norm_b;
+};
+struct BlockWeights {
+  const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+  LinearWeights in, out, fc1, fc2;
+};
+StemWeights stem_weights(const ViT& m);
+BlockWeights block_weights(const ViT& m, int layer);
+
+// A model for inference: every linear layer's matrix packed once for the GEMM kernels, in
+// fp32 or bf16; the vectors (norms, biases, class token, position embedding) stay fp32. The
+// plain parameters are not kept, so a model is in memory once.
+class PackedViT {
+ public:
+  // Writes one parameter's p.numel floats to dst. Called once per parameter, in layout order.
+  using Source = std::function<void(const ParamInfo& p, float* dst)>;
+  // Reads the parameters one at a time (a file need never be in memory as a whole).
+  PackedViT(ViTConfig c, Precision precision, const Source& read);
+  PackedViT(const ViT& m, Precision precision);
+  // Views point into the object's own buffers: moving keeps them valid, copying would not.
+  PackedViT(PackedViT&&) = default;
+  PackedViT(const PackedViT&) = delete;
+  PackedViT& operator=(const PackedViT&) = delete;
+
+  ViTConfig cfg;
+  ParamLayout layout;
+  Precision precision;
+  size_t bytes() const;  // parameter memory
+
+  StemWeights stem;
+  std::vector<BlockWeights> blocks;
+
+ private:
+  std::vector<float> vectors_;
+  std::vector<PackedWeights> matrices_;
 };
 
 // Buffers of one forward pass, allocated once per batch size and reused: no heap traffic in
@@ -63,6 +106,7 @@ struct BackwardBuffers {
 
 // pixels: [B, C, image, image] preprocessed. Result in a.logits.
 void vit_forward(const ViT& m, const float* pixels, int B, Activations& a);
+void vit_forward(const PackedViT& m, const float* pixels, int B, Activations& a);
 
 // Adds the gradient of the loss into `grads` (laid out like m.params) given dL/dlogits and
 // the activations of a forward pass run with keep_all. Deterministic for a thread count.

@@ -1,5 +1,8 @@
 #include "ops/attention.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 
 #include "core/gemm.h"
@@ -28,24 +31,25 @@ HeadViews head_views(const AttentionDims& d, int b, int h) {
 
 void attention_forward(const AttentionDims& d, const float* P, const float* x, float* att, float* out) {
   const int n = d.n;
-  // Heads are independent: one (image, head) pair per task, single-threaded GEMMs inside.
+  // Tasks are blocks of query rows of one (image, head): rows are independent (each needs
+  // every key and value), and with few heads (ViT-Ti has 3) whole heads would leave a thread
+  // idle. Enough blocks for four tasks per thread; single-threaded GEMMs inside.
+  const int heads = d.B * d.H, threads = omp_get_max_threads();
+  const int per_head = std::clamp((4 * threads + heads - 1) / heads, 1, (n + 31) / 32);
+  const int block = (n + per_head - 1) / per_head;
 #pragma omp parallel for schedule(dynamic)
-  for (int bh = 0; bh < d.B * d.H; ++bh) {
-    const int b = bh / d.H, h = bh % d.H;
-    const HeadViews v = head_views(d, b, h);
-    float* A = att + (long)bh * n * n;
-    gemm(false, true, n, n, d.q_width(), d.scale(), P + v.q, v.ldq, (v.k_from_x ? x : P) + v.k, v.ldk, 0.0f, A,
-         n);
-    softmax_rows(A, n, n);
-    gemm(false, false, n, d.v_width(), n, 1.0f, A, n, (v.v_from_x ? x : P) + v.v, v.ldv, 0.0f, out + v.o, v.ldo);
+  for (int t = 0; t < heads * per_head; ++t) {
+    const int bh = t / per_head, r0 = (t % per_head) * block, rows = std::min(block, n - r0);
+    if (rows <= 0) continue;
+    const HeadViews v = head_views(d, bh / d.H, bh % d.H);
+    float* A = att + (long)bh * n * n + (long)r0 * n;
+    gemm(false, true, rows, n, d.q_width(), d.scale(), P + v.q + (long)r0 * v.ldq, v.ldq,
+         (v.k_from_x ? x : P) + v.k, v.ldk, 0.0f, A, n);
+    softmax_rows(A, rows, n);
+    gemm(false, false, rows, d.v_width(), n, 1.0f, A, n, (v.v_from_x ? x : P) + v.v, v.ldv, 0.0f,
+         out + v.o + (long)r0 * v.ldo, v.ldo);
   }
 }
-
-}  // namespace vitqk
-
-#include <omp.h>
-
-namespace vitqk {
 
 void attention_backward(const AttentionDims& d, const float* P, const float* x, const float* att, const float* dout,
                         float* dP, float* dx, float* scratch) {
@@ -73,7 +77,9 @@ void attention_backward(const AttentionDims& d, const float* P, const float* x, 
         float* g = dA + (long)i * n;
         const float* a = A + (long)i * n;
         float dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j < n; ++j) dot += g[j] * a[j];
+#pragma omp simd
         for (int j = 0; j < n; ++j) g[j] = a[j] * (g[j] - dot);
       }
       gemm(false, false, n, d.q_width(), n, d.scale(), dA, n, K, v.ldk, 0.0f, dP + v.q, R);

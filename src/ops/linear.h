@@ -1,9 +1,21 @@
 #pragma once
+#include "core/gemm.h"
+
 namespace vitqk {
-// y[M,N] (=|+=) x[M,K] W[N,K]^T + b[N]  (PyTorch nn.Linear layout). `accumulate` adds onto y,
-// which is how residual connections are fused into the projection that feeds them.
-void linear_forward(float* y, const float* x, const float* W, const float* b, int M, int K, int N,
-                    bool accumulate = false);
+
+// A linear layer's parameters as the forward pass reads them: W [N, K] in nn.Linear's layout,
+// or the same matrix packed once for inference (then W is unused), and the bias b [N] (may be
+// null).
+struct LinearWeights {
+  const float* W = nullptr;
+  const PackedWeights* packed = nullptr;
+  const float* b = nullptr;
+  int N = 0, K = 0;
+};
+
+// y[M,N] = epilogue(x[M,K] W^T + b) (PyTorch nn.Linear layout). Epilogue::Residual adds onto
+// y, which is how residual connections are fused into the projection that feeds them.
+void linear_forward(float* y, const float* x, const LinearWeights& w, int M, Epilogue e = Epilogue::None);
 
 // Gradients of linear_forward, all accumulated (+=): dx += dy W, dW += dy^T x, db += sum_rows dy.
 // dx, db may be null. Deterministic for a fixed thread count.

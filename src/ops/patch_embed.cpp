@@ -2,13 +2,14 @@
 
 #include <cstring>
 
+#include "core/threads.h"
 #include "ops/linear.h"
 
 namespace vitqk {
 
 void im2col(const PatchDims& d, const float* pixels, float* cols) {
   const int g = d.grid(), P = d.patch, S = d.image;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (long(d.B) * d.patches() * d.patch_dim() >= kParallelMin)
   for (int bp = 0; bp < d.B * d.patches(); ++bp) {
     const int b = bp / d.patches(), py = (bp % d.patches()) / g, px = bp % g;
     float* dst = cols + (long)bp * d.patch_dim();
@@ -21,12 +22,12 @@ void im2col(const PatchDims& d, const float* pixels, float* cols) {
   }
 }
 
-void patch_embed_forward(const PatchDims& d, const float* pixels, const float* w, const float* bias,
-                         const float* cls, const float* pos, float* cols, float* patch_out, float* x) {
+void patch_embed_forward(const PatchDims& d, const float* pixels, const LinearWeights& proj, const float* cls,
+                         const float* pos, float* cols, float* patch_out, float* x) {
   im2col(d, pixels, cols);
-  linear_forward(patch_out, cols, w, bias, d.B * d.patches(), d.patch_dim(), d.D);
+  linear_forward(patch_out, cols, proj, d.B * d.patches());
   const int n = 1 + d.patches(), D = d.D;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (long(d.B) * n * D >= kParallelMin)
   for (int bt = 0; bt < d.B * n; ++bt) {
     const int b = bt / n, t = bt % n;
     const float* src = t == 0 ? cls : patch_out + ((long)b * d.patches() + t - 1) * D;

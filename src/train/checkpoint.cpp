@@ -2,8 +2,12 @@
 
 #include <zlib.h>
 
+#include <climits>
+
 #include "core/error.h"
+#include "io/json.h"
 #include "io/safetensors.h"
+#include "model/params.h"
 
 namespace vitqk {
 
@@ -21,12 +25,10 @@ std::string crc_of(const std::vector<float>& v) {
   return std::to_string(crc);
 }
 
-nlohmann::json parse_meta(const io::SafeTensorsReader& r, const char* key) {
+const std::string& meta(const io::SafeTensorsReader& r, const char* key) {
   auto it = r.metadata().find(key);
   if (it == r.metadata().end()) fail(r.path(), ": not a vitqk training checkpoint (no '", key, "' metadata)");
-  nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
-  if (j.is_discarded()) fail(r.path(), ": corrupt checkpoint metadata '", key, "'");
-  return j;
+  return it->second;
 }
 
 }  // namespace
@@ -36,14 +38,24 @@ nlohmann::json state_to_json(const TrainState& s) {
           {"correct", s.correct},   {"seen", s.seen},       {"history", s.history},   {"recipe", s.recipe}};
 }
 
-TrainState state_from_json(const nlohmann::json& j) {
+TrainState state_from_json(const nlohmann::json& j, const std::string& what) {
   TrainState s;
-  s.step = j.at("step").get<long>();
-  s.epoch = j.at("epoch").get<int>();
-  s.position = j.at("position").get<long>();
+  // Counts are range-checked before they are converted: get<long>() of 1e300 is undefined.
+  auto count = [&](const char* key, long limit) {
+    const nlohmann::json& v = j.at(key);
+    if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(limit) : v.get<long>() < 0))
+      fail(what, ": corrupt checkpoint state ('", key, "' is not an integer from 0 to ", limit, ")");
+    return v.get<long>();
+  };
+  s.step = count("step", LONG_MAX);
+  s.epoch = int(count("epoch", INT_MAX));
+  s.position = count("position", LONG_MAX);
+  s.correct = count("correct", LONG_MAX);
+  s.seen = count("seen", LONG_MAX);
+  if (!j.at("loss_sum").is_number()) fail(what, ": corrupt checkpoint state ('loss_sum' is not a number)");
   s.loss_sum = j.at("loss_sum").get<double>();
-  s.correct = j.at("correct").get<long>();
-  s.seen = j.at("seen").get<long>();
+  if (!j.at("history").is_array() || !j.at("recipe").is_object())
+    fail(what, ": corrupt checkpoint state (no history array or recipe object)");
   s.history = j.at("history");
   s.recipe = j.at("recipe");
   return s;
@@ -59,15 +71,28 @@ void save_checkpoint(const std::string& path, const ViT& m, const std::vector<fl
                         {{"vitqk", config_to_json(m.cfg).dump()}, {"vitqk.train", st.dump()}});
 }
 
-ViTConfig checkpoint_config(const std::string& path) {
-  const io::SafeTensorsReader r(path);
-  return config_from_json(parse_meta(r, "vitqk"), path);
+ViTConfig checkpoint_config(const std::string& path) { return checkpoint_config(io::SafeTensorsReader(path)); }
+
+ViTConfig checkpoint_config(const io::SafeTensorsReader& r) {
+  const ViTConfig c = config_from_text(meta(r, "vitqk"), r.path());
+  // The model built from this config is filled from the file: the file must hold all of it.
+  const int64_t n = int64_t(ParamLayout(c).size());
+  const auto* e = r.find("params");
+  if (!e || e->shape != std::vector<int64_t>{n})
+    fail(r.path(), ": checkpoint tensor 'params' missing or not of its config's size ", n);
+  return c;
 }
 
 void load_checkpoint(const std::string& path, ViT& m, std::vector<float>& adam_m, std::vector<float>& adam_v,
                      TrainState& s) {
-  const io::SafeTensorsReader r(path);
-  const nlohmann::json st = parse_meta(r, "vitqk.train");
+  load_checkpoint(io::SafeTensorsReader(path), m, adam_m, adam_v, s);
+}
+
+void load_checkpoint(const io::SafeTensorsReader& r, ViT& m, std::vector<float>& adam_m, std::vector<float>& adam_v,
+                     TrainState& s) {
+  const std::string& path = r.path();
+  // The state nests the recipe, which nests the model config: five levels.
+  const nlohmann::json st = io::parse_json(meta(r, "vitqk.train"), 8, path + ": checkpoint state");
   const int64_t n = int64_t(m.params.size());
   std::vector<float>* dst[] = {&m.params, &adam_m, &adam_v};
   const char* names[] = {"params", "adam.m", "adam.v"};
@@ -81,7 +106,7 @@ void load_checkpoint(const std::string& path, ViT& m, std::vector<float>& adam_m
       if (crc_of(*dst[i]) != st.at("crc32").at(i).get<std::string>())
         fail(path, ": checkpoint tensor '", names[i], "' is corrupt (checksum mismatch)");
     }
-    s = state_from_json(st);
+    s = state_from_json(st, path);
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": corrupt checkpoint state (", e.what(), ")");
   }

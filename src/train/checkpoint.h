@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "io/safetensors.h"
 #include "model/vit.h"
 
 namespace vitqk {
@@ -24,7 +25,9 @@ struct TrainState {
 
 // The state without the tensors, as stored in the checkpoint (and sent to every rank).
 nlohmann::json state_to_json(const TrainState& s);
-TrainState state_from_json(const nlohmann::json& j);  // throws nlohmann::json::exception
+// Throws Error naming `what` for out-of-range or mistyped fields, nlohmann::json::exception
+// for missing ones.
+TrainState state_from_json(const nlohmann::json& j, const std::string& what);
 
 void save_checkpoint(const std::string& path, const ViT& m, const std::vector<float>& adam_m,
                      const std::vector<float>& adam_v, const TrainState& s);
@@ -33,8 +36,11 @@ void save_checkpoint(const std::string& path, const ViT& m, const std::vector<fl
 // naming the file for a corrupt checkpoint.
 void load_checkpoint(const std::string& path, ViT& m, std::vector<float>& adam_m, std::vector<float>& adam_v,
                      TrainState& s);
+void load_checkpoint(const io::SafeTensorsReader& r, ViT& m, std::vector<float>& adam_m, std::vector<float>& adam_v,
+                     TrainState& s);
 
 // The model config stored in a checkpoint (to build the ViT before load_checkpoint).
 ViTConfig checkpoint_config(const std::string& path);
+ViTConfig checkpoint_config(const io::SafeTensorsReader& r);
 
 }  // namespace vitqk

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/rng.h"
 #include "model/vit.h"
 
 namespace vitqk {
@@ -20,5 +21,9 @@ enum class MergedInit { Product, Random };
 MergedInit parse_merged_init(const std::string& s);
 
 void init_params(ViT& m, uint64_t seed, MergedInit merged_init = MergedInit::Product);
+
+// One parameter of a factorized model, as init_params sets it when called for each parameter
+// in layout order with Rng(seed): lets a model be initialised one parameter at a time.
+void init_param(const ParamInfo& p, float* v, Rng& rng);
 
 }  // namespace vitqk

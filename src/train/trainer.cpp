@@ -267,7 +267,7 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
   if (ranks > 1) {  // every rank continues from rank 0's weights, moments and place in the run
     for (std::vector<float>* v : {&m.params, &stepper.adam_m, &stepper.adam_v})
       comm.broadcast(v->data(), v->size() * sizeof(float), 0);
-    st = state_from_json(dist::broadcast_json(comm, state_to_json(st)));
+    st = state_from_json(dist::broadcast_json(comm, state_to_json(st)), "rank 0's training state");
   }
 
   // Rank 0 writes the state of every rank: first check that they are the same.

@@ -71,6 +71,16 @@ TEST(Bench, AttentionGridQuickJson) {
   EXPECT_LE(acc, 1);
 }
 
+// Without the peer scripts the bench still runs and says why each peer did not.
+TEST(Bench, PeersThatCannotRunAreReported) {
+  const Result r = run_bench("--preset vit-ti16 --runs 1 --warmup 0 --peers --peers-dir /nonexistent --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["peers"].size(), 2u);
+  for (const auto& p : j["peers"]) EXPECT_FALSE(p["error"].get<std::string>().empty()) << p.dump();
+  EXPECT_EQ(j["dtype"], "fp32");
+}
+
 TEST(Bench, BadFlagsAreRefused) {
   // --model must name an existing file to get past parsing: the binary itself will do, as
   // the "exactly one" check comes before any read.

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/peak.h"
 #include "io/model_file.h"
 #include "io/safetensors.h"
 #include "testing.h"
@@ -83,7 +84,7 @@ class Cli : public ::testing::Test {
 };
 
 TEST_F(Cli, HelpOnEveryVerb) {
-  for (const char* verb : {"info", "forward", "classify", "merge", "unmerge", "train", "eval"}) {
+  for (const char* verb : {"info", "forward", "classify", "merge", "unmerge", "convert", "train", "eval", "bench"}) {
     const Result r = run(std::string(verb) + " --help");
     EXPECT_EQ(r.status, 0) << verb;
     EXPECT_NE(r.out.find("--"), std::string::npos) << verb;
@@ -123,6 +124,31 @@ TEST_F(Cli, ForwardWritesLogitsAndMergeKeepsThem) {
   r = run("unmerge " + merged + " " + dir + "/back.safetensors");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("exact"), std::string::npos) << r.out;
+}
+
+// convert --dtype bf16 halves the file; forward --dtype bf16 stays within bf16's rounding of
+// the fp32 logits (and is refused with a clear message where the CPU cannot run it).
+TEST_F(Cli, Bf16ConvertAndForward) {
+  const std::string m = model(), x = pixels(3, 3, 16), half = dir + "/half.safetensors";
+  Result r = run("convert " + m + " " + half + " --dtype bf16");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("largest logit difference"), std::string::npos) << r.out;
+  EXPECT_LT(fs::file_size(half), fs::file_size(m) * 6 / 10);
+  const std::string y = dir + "/y.safetensors", yb = dir + "/yb.safetensors";
+  ASSERT_EQ(run("forward --model " + m + " --input " + x + " --output " + y).status, 0);
+  r = run("forward --dtype bf16 --model " + half + " --input " + x + " --output " + yb);
+  if (!cpu_info().avx512_bf16) {
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("AVX512-BF16"), std::string::npos) << r.err;
+    return;
+  }
+  ASSERT_EQ(r.status, 0) << r.err;
+  const io::SafeTensorsReader a(y), b(yb);
+  const std::vector<float> ref = a.read(*a.find("logits")), got = b.read(*b.find("logits"));
+  double mx = 0, diff = 0;
+  for (size_t i = 0; i < ref.size(); ++i) mx = std::max(mx, double(std::fabs(ref[i]))), diff = std::max(diff, double(std::fabs(got[i] - ref[i])));
+  EXPECT_LT(diff, 0.05 * std::max(1.0, mx));
+  EXPECT_GT(diff, 0.0);
 }
 
 TEST_F(Cli, InfoJsonHasTheThreeForms) {

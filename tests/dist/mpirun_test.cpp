@@ -4,6 +4,8 @@
 // ranks that disagree refused by name.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +39,7 @@ class Mpirun : public ::testing::Test {
  protected:
   std::string dir, cfg;
   void SetUp() override {
+    lock_machine();
     if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
       GTEST_SKIP() << "dataset-fashion-mnist is not installed";
     ASSERT_TRUE(on_path("mpirun")) << "mpirun not found: scripts/install-deps.sh installs openmpi-bin";
@@ -50,7 +53,20 @@ class Mpirun : public ::testing::Test {
       "mlp_dim": 32, "num_classes": 10, "preprocess": {"resize": 28, "crop": 28, "mean": [0.286, 0.286, 0.286],
       "std": [0.353, 0.353, 0.353]}})";
   }
-  void TearDown() override { fs::remove_all(dir); }
+  void TearDown() override {
+    fs::remove_all(dir);
+    if (lock_fd >= 0) close(lock_fd);
+  }
+  // One mpirun test at a time on this machine, across checkouts too. A job once exited before
+  // its first checkpoint in CI, beside another suite: most likely that suite, running the same
+  // test, removed the then shared temp dir (now per process, see SetUp); the lock also keeps
+  // concurrent suites' mpirun jobs from competing for the cores.
+  int lock_fd = -1;
+  void lock_machine() {
+    lock_fd = open("/tmp/vitqk-mpirun-tests.lock", O_CREAT | O_RDWR, 0666);
+    ASSERT_GE(lock_fd, 0);
+    ASSERT_EQ(flock(lock_fd, LOCK_EX), 0);
+  }
 
   // vitqk train on the one-block model, one thread per process.
   Args train(const std::string& out, int limit_train, int epochs, const std::string& extra = "", int batch = 32) const {
@@ -191,8 +207,11 @@ TEST_F(Mpirun, KilledRankEndsTheJobAndTheRunResumes) {
 
   const pid_t job = spawn(mpirun({args(out)}));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(out + "/checkpoint.safetensors") && std::chrono::steady_clock::now() < deadline)
+  int early = 0;
+  while (!fs::exists(out + "/checkpoint.safetensors") && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_EQ(waitpid(job, &early, WNOHANG), 0) << "the job ended before its first checkpoint: " << stderr_text();
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   const pid_t victim = rank_pid(job, 1);
   ASSERT_GT(victim, 0) << "no rank 1 under mpirun " << job;
   ASSERT_EQ(kill(victim, SIGKILL), 0);

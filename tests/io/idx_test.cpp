@@ -214,6 +214,35 @@ TEST(Idx, LargeDeclaredSizeIsNotAllocated) {
     EXPECT_EXIT(read_in_small_address_space(dir / name), ::testing::ExitedWithCode(0), "") << name;
 }
 
+TEST(Idx, FromMemoryAsFromTheFile) {
+  TempDir dir;
+  const Bytes raw = idx(0x08, {4, 2, 3}, ramp(24));
+  write_gz(dir / "img.gz", raw);
+  const Bytes gz = read_raw(dir / "img.gz");
+  for (const Bytes& b : {raw, gz}) {
+    const IdxArray a = read_idx(b.data(), b.size(), 3, "mem");
+    EXPECT_EQ(a.dims, (std::vector<uint32_t>{4, 2, 3}));
+    EXPECT_EQ(a.data, ramp(24));
+  }
+  expect_error([&] { read_idx(gz.data(), gz.size() - 10, 3, "mem"); }, "mem", "truncated");
+}
+
+// gzip writes one member per call when appending; zlib's gzread read them all, so must we.
+TEST(Idx, ConcatenatedGzipMembersAndTrailingBytes) {
+  TempDir dir;
+  const Bytes whole = idx(0x08, {6}, ramp(6));
+  write_gz(dir / "a.gz", Bytes(whole.begin(), whole.begin() + 7));
+  write_gz(dir / "b.gz", Bytes(whole.begin() + 7, whole.end()));
+  Bytes two = read_raw(dir / "a.gz");
+  const Bytes b = read_raw(dir / "b.gz");
+  two.insert(two.end(), b.begin(), b.end());
+  write_raw(dir / "two.gz", two);
+  EXPECT_EQ(read_idx_labels(dir / "two.gz"), ramp(6));
+  two.insert(two.end(), {'j', 'u', 'n', 'k'});
+  write_raw(dir / "junk.gz", two);
+  expect_error([&] { read_idx_labels(dir / "junk.gz"); }, dir / "junk.gz", "after the end of the gzip stream");
+}
+
 TEST(Idx, MissingFileAndDirectory) {
   TempDir dir;
   expect_error([&] { read_idx_labels(dir / "nope"); }, dir / "nope", "no such file");

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 
 namespace vitqk::io {
 namespace {
@@ -221,6 +222,43 @@ TEST(ImagePreprocess, OutputSizes) {
   EXPECT_THROW(resize(thin, 16384 * 256, 256, Interp::Bilinear), Error);
 }
 
+// The crop is computed from the part of the resized image it keeps; it must be the very
+// same as resizing everything and cropping.
+TEST(ImagePreprocess, CropOfAResizeIsTheCropOfTheWholeResize) {
+  Rng rng(5);
+  for (int w : {1, 3, 40, 97})
+    for (int h : {1, 2, 31, 64})
+      for (Interp interp : {Interp::Nearest, Interp::Bilinear, Interp::Bicubic})
+        for (auto [resize, crop] : {std::pair{24, 16}, {24, 24}, {20, 33}, {0, 10}, {7, 5}}) {
+          SCOPED_TRACE(std::to_string(w) + "x" + std::to_string(h) + " " + interp_name(interp) + " resize " +
+                       std::to_string(resize) + " crop " + std::to_string(crop));
+          Image img{w, h, 3, std::vector<uint8_t>(size_t(w) * h * 3)};
+          for (uint8_t& v : img.pixels) v = uint8_t(rng.below(256));
+          Preprocess pre;
+          pre.resize = resize, pre.crop = crop, pre.interp = interp;
+          const auto [rw, rh] = resize > 0 ? std::array{w <= h ? resize : int(double(resize) * w / h),
+                                                        w <= h ? int(double(resize) * h / w) : resize}
+                                           : std::array{w, h};
+          std::vector<float> whole(size_t(3) * crop * crop);
+          to_tensor(center_crop(resize > 0 ? io::resize(img, rw, rh, interp) : img, crop, crop), pre.mean, pre.std,
+                    whole.data());
+          EXPECT_EQ(run(img, pre), whole);
+        }
+}
+
+// A thin image resized by its short side took half a gigabyte for the pixels the crop then
+// threw away (1x2909 to 248x721432: 537 MB), and 1x16384 was refused outright.
+TEST(ImagePreprocess, ThinImagesAreCroppedWithoutResizingEverything) {
+  const Image thin{1, 16384, 3, std::vector<uint8_t>(16384 * 3, 200)};
+  Preprocess pre;  // Resize(256) + CenterCrop(224): 256x4194304, then 224x224
+  const std::vector<float> out = run(thin, pre);
+  ASSERT_EQ(out.size(), 3u * 224 * 224);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int c = int(i / (224 * 224));
+    ASSERT_EQ(out[i], (200 / 255.0f - pre.mean[c]) / pre.std[c]) << i;
+  }
+}
+
 TEST(ImageInterp, NamesRoundTrip) {
   for (Interp i : {Interp::Nearest, Interp::Bilinear, Interp::Bicubic}) EXPECT_EQ(parse_interp(interp_name(i)), i);
   EXPECT_THROW(parse_interp("lanczos"), Error);
@@ -298,13 +336,77 @@ TEST_F(ImageErrors, AbsurdDimensions) {
                  "out of range");
 }
 
+// A file too small for its declared size is refused before stb_image allocates for it: it
+// allocates the whole image (and a PNG's declared data chunk) before it reads the data.
+TEST_F(ImageErrors, DeclaredSizeTheFileCannotHold) {
+  const std::vector<char> png = read_bytes(fixture("street_300x200.png"));
+  // 16384 x 10000 RGB needs 491 MB of raw rows, at least 476 KB of deflate; the file has 54 KB.
+  expect_refused(file("big.png", patched(patched(png, 16, 16384, 4, true), 20, 10000, 4, true)), "cannot fit");
+  const std::string pgm = "P5\n16000 10000\n255\n";
+  expect_refused(file("big.pgm", {pgm.begin(), pgm.end()}), "cannot fit");
+  std::vector<char> jpg = read_bytes(fixture("field_256x192.jpg"));
+  const auto sof = std::search(jpg.begin(), jpg.end(), "\xFF\xC0", "\xFF\xC0" + 2) - jpg.begin();
+  expect_refused(file("big.jpg", patched(patched(jpg, sof + 5, 16000, 2, true), sof + 7, 10000, 2, true)),
+                 "cannot fit");
+  // Found by fuzzing: a 120-byte PNG whose data chunk claims 2 GB.
+  std::vector<char> idat = png;
+  const auto at = std::search(idat.begin(), idat.end(), "IDAT", "IDAT" + 4) - idat.begin() - 4;
+  expect_refused(file("idat.png", patched(idat, at, 0x7e813d7c, 4, true)), "chunk runs past the end");
+}
+
+// Found by fuzzing: stb_image 2.27 overflows an int on a PNM header number of 10+ digits.
+TEST_F(ImageErrors, PnmHeaderNumbersThatOverflow) {
+  const std::string ppm = "P6 # comment\n 36666666666666666666 2\n255\n";
+  expect_refused(file("long.ppm", {ppm.begin(), ppm.end()}), "more than 9 digits");
+  const std::string ok = "P5\n#c\n000000002 1 255\n\x10\x20";
+  EXPECT_EQ(load_image(file("ok.pgm", {ok.begin(), ok.end()}), 1).pixels, (std::vector<uint8_t>{0x10, 0x20}));
+}
+
+// Found by fuzzing: an empty data chunk made stb_image copy zero bytes to a null pointer
+// (UBSan's report); it is valid PNG and decodes as without it.
+TEST_F(ImageErrors, EmptyPngDataChunkIsHarmless) {
+  const std::vector<char> png = read_bytes(fixture("moon_64x48_gray.png"));
+  const auto at = std::search(png.begin(), png.end(), "IDAT", "IDAT" + 4) - png.begin() - 4;
+  std::vector<char> with_empty(png.begin(), png.begin() + at);
+  const char empty[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', char(0x35), char(0xAF), char(0x06), char(0x1E)};  // CRC of "IDAT"
+  with_empty.insert(with_empty.end(), empty, empty + 12);
+  with_empty.insert(with_empty.end(), png.begin() + at, png.end());
+  EXPECT_EQ(load_image(file("empty_idat.png", with_empty), 1).pixels, load_image(fixture("moon_64x48_gray.png"), 1).pixels);
+}
+
+// A progressive JPEG defines each table just before the scans that use it, and its first
+// scan names AC tables it does not use: the table check must let it through.
+// (progressive_field.jpg: PIL's field_256x192.jpg saved with progressive=True, quality=50.)
+TEST(ImageDecode, ProgressiveJpeg) {
+  const Image prog = load_image(fixture("progressive_field.jpg"), 3), base = load_image(fixture("field_256x192.jpg"), 3);
+  ASSERT_EQ(prog.width, 256);
+  ASSERT_EQ(prog.height, 192);
+  double diff = 0;
+  for (size_t i = 0; i < prog.pixels.size(); ++i) diff += std::abs(prog.pixels[i] - base.pixels[i]);
+  EXPECT_LT(diff / double(prog.pixels.size()), 8.0);  // the same picture at a lower quality
+}
+
 // Debian's stb_image 2.27 would write past its Huffman tables here (ASan sees it).
 TEST_F(ImageErrors, JpegHuffmanTableOverflow) {
   std::vector<char> jpg = read_bytes(fixture("field_256x192.jpg"));
   const auto dht = std::search(jpg.begin(), jpg.end(), "\xFF\xC4", "\xFF\xC4" + 2) - jpg.begin();
   ASSERT_LT(size_t(dht), jpg.size());
   std::fill_n(jpg.begin() + dht + 5, 16, char(0xFF));  // 16 code lengths of 255 symbols each
-  expect_refused(file("dht.jpg", jpg), "bad Huffman table");
+  expect_refused(file("dht.jpg", jpg), "Huffman table");
+  // Found by fuzzing: stb_image reads fill bytes before the start marker, FF FF D8, which the
+  // check did not: it took the file for something else and let the overflow through.
+  jpg.insert(jpg.begin(), char(0xFF));
+  expect_refused(file("fill_dht.jpg", jpg), "Huffman table");
+  // Found by fuzzing: a scan using an AC table no DHT segment defined had stb_image decode
+  // with uninitialised tables, into symbol ids out of range.
+  std::vector<char> undefined = read_bytes(fixture("field_256x192.jpg"));
+  const auto sos = std::search(undefined.begin(), undefined.end(), "\xFF\xDA", "\xFF\xDA" + 2) - undefined.begin();
+  ASSERT_EQ(undefined[sos + 4], 3);  // three components; the third's tables follow its id
+  undefined[sos + 10] = 0x13;        // DC table 1 (defined), AC table 3 (not)
+  expect_refused(file("undefined_table.jpg", undefined), "missing Huffman table");
+  std::vector<char> fill = read_bytes(fixture("field_256x192.jpg"));
+  fill.insert(fill.begin(), 3, char(0xFF));
+  EXPECT_EQ(load_image(file("fill.jpg", fill), 3).pixels, load_image(fixture("field_256x192.jpg"), 3).pixels);
 }
 
 TEST_F(ImageErrors, TooLargeFileAndBadChannels) {

@@ -368,6 +368,25 @@ TEST_F(SafeTensorsTest, AcceptsEmptyFileHeaderPaddingAnyOrderAndEmptyTensors) {
   EXPECT_EQ(r.read(*r.find("b")), std::vector<float>{-2.0f});
 }
 
+TEST_F(SafeTensorsTest, FromMemoryAsFromTheFile) {
+  const std::vector<float> v = {1.5f, -2.0f, 0.25f};
+  write_safetensors(at("m.safetensors"), {{"a", {3}, v.data()}, {"b", {1, 2}, v.data()}}, {{"k", "v"}}, DType::BF16);
+  const std::string bytes = slurp(at("m.safetensors"));
+  const SafeTensorsReader file(at("m.safetensors")), mem("in memory", bytes);
+  ASSERT_EQ(mem.entries().size(), 2u);
+  EXPECT_EQ(mem.metadata(), file.metadata());
+  for (const char* name : {"a", "b"}) {
+    EXPECT_EQ(mem.find(name)->shape, file.find(name)->shape);
+    EXPECT_EQ(mem.read(*mem.find(name)), file.read(*file.find(name)));
+  }
+  try {
+    SafeTensorsReader("in memory", std::string_view(bytes).substr(0, bytes.size() - 1));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("in memory: file is truncated", 0), 0u) << e.what();
+  }
+}
+
 // ---- rejected files: every message names the file and the problem ----
 
 TEST_F(SafeTensorsTest, RejectsTruncatedFiles) {

@@ -7,6 +7,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+#include "core/peak.h"
+#include "core/threads.h"
 #include "io/model_file.h"
 #include "io/safetensors.h"
 #include "model/convert.h"
@@ -91,6 +94,92 @@ TEST(ViTForward, MergedAndUnmergedFormsMatchPyTorch) {
   }
 }
 
+// Packed weights (inference) against the same PyTorch logits, in every form.
+TEST(PackedViT, Fp32MatchesPyTorchInEveryForm) {
+  for (const auto& e : manifest()) {
+    SCOPED_TRACE(e["name"].get<std::string>());
+    Case c = load_case(e);
+    const int L = c.model.cfg.depth;
+    for (Form qk : {Form::Factorized, Form::Merged})
+      for (Form ov : {Form::Factorized, Form::Merged}) {
+        const PackedViT p(convert(c.model, std::vector<Form>(L, qk), std::vector<Form>(L, ov)), Precision::F32);
+        Activations a;
+        vit_forward(p, c.pixels.data(), c.batch, a);
+        EXPECT_LT(max_diff(a.logits, c.logits), kTol) << form_name(qk) << "/" << form_name(ov);
+      }
+  }
+}
+
+// bf16 weights and GEMM inputs: the error is bounded by bf16's 8 significant bits, not
+// zero (the test would pass for an fp32 run otherwise).
+TEST(PackedViT, Bf16StaysNearFp32) {
+  if (!cpu_info().avx512_bf16) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  for (const auto& e : manifest()) {
+    SCOPED_TRACE(e["name"].get<std::string>());
+    Case c = load_case(e);
+    const PackedViT p(c.model, Precision::BF16);
+    Activations a;
+    vit_forward(p, c.pixels.data(), c.batch, a);
+    double mx = 0;
+    for (float v : c.logits) mx = std::max(mx, double(std::fabs(v)));
+    const double d = max_diff(a.logits, c.logits);
+    EXPECT_LT(d, 0.02 * mx);  // measured: at most 0.0076 * mx
+    EXPECT_GT(d, kTol / 100);
+  }
+}
+
+// The constructor reads each parameter once, in layout order, whatever the form (a file is
+// streamed that way).
+TEST(PackedViT, ReadsEveryParameterOnceInOrder) {
+  ViTConfig cfg = testing::tiny_config(4, 40, 16, 4);
+  cfg.qk = {Form::Merged, Form::Factorized};
+  cfg.ov = {Form::Factorized, Form::Merged};
+  ViT m(cfg);
+  testing::randomize(m, 3);
+  std::vector<std::string> seen;
+  const PackedViT p(m.cfg, Precision::F32, [&](const ParamInfo& q, float* dst) {
+    seen.push_back(q.name);
+    std::copy_n(m.p(q.offset), q.numel, dst);
+  });
+  std::vector<std::string> want;
+  for (const auto& q : m.layout.params()) want.push_back(q.name);
+  EXPECT_EQ(seen, want);
+  EXPECT_GE(p.bytes(), m.params.size() * sizeof(float));
+
+  std::vector<float> pixels(size_t(5) * 3 * 16 * 16);
+  Rng rng(4);
+  for (float& v : pixels) v = rng.normal();
+  Activations a, b;
+  vit_forward(m, pixels.data(), 5, a);
+  vit_forward(p, pixels.data(), 5, b);
+  for (int i = 0; i < 5 * cfg.num_classes; ++i) EXPECT_NEAR(a.logits[i], b.logits[i], 1e-5);
+}
+
+// One packing for every batch size, the same logits per image; and 1 vs 2 threads.
+TEST(PackedViT, BatchSizesAndThreadsAgree) {
+  ViTConfig cfg = testing::tiny_config(5, 40, 56, 4);  // 197 tokens, a width not a multiple of 16
+  ViT m(cfg);
+  testing::randomize(m, 5);
+  const PackedViT p(m, Precision::F32);
+  const int B = 9, in = 3 * 56 * 56, K = cfg.num_classes;
+  ASSERT_EQ(cfg.tokens(), 197);
+  std::vector<float> pixels(size_t(B) * in);
+  Rng rng(6);
+  for (float& v : pixels) v = rng.normal();
+  Activations a;
+  vit_forward(p, pixels.data(), B, a);
+  const std::vector<float> full(a.logits, a.logits + B * K);
+  for (int b : {0, 4, 8}) {
+    vit_forward(p, pixels.data() + size_t(b) * in, 1, a);
+    for (int k = 0; k < K; ++k) EXPECT_NEAR(a.logits[k], full[b * K + k], 1e-5);
+  }
+  const int threads = max_threads();
+  set_threads(1);
+  vit_forward(p, pixels.data(), B, a);
+  set_threads(threads);
+  for (int i = 0; i < B * K; ++i) EXPECT_NEAR(a.logits[i], full[i], 1e-5);
+}
+
 TEST(ViTForward, BatchRowsAreIndependentAndBuffersReused) {
   const auto e = manifest()[0];
   Case c = load_case(e);
@@ -114,6 +203,29 @@ TEST(ViTForward, SavedModelReloadsBitIdentical) {
   EXPECT_EQ(back.model.cfg.heads, c.model.cfg.heads);
   EXPECT_EQ(back.naming, io::Naming::Timm);
   std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace vitqk
+
+namespace vitqk {
+namespace {
+
+// 65026 tokens of width 16 in 16 heads: a 4 MB model whose attention scores need 270 GB per
+// image. Refused before anything is allocated, with a message instead of the OOM killer.
+TEST(ViTForward, BuffersLargerThanTheMachineAreRefused) {
+  ViTConfig c = testing::tiny_config(16, 16, 255, 1);
+  c.in_chans = 1, c.depth = 1, c.mlp_dim = 1, c.num_classes = 2;
+  c.qk.assign(1, Form::Factorized), c.ov.assign(1, Form::Factorized);
+  const ViT m(c);
+  const std::vector<float> pixels(255 * 255);
+  Activations a;
+  try {
+    vit_forward(m, pixels.data(), 1, a);
+    FAIL() << "allocated the activations";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than this machine's"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

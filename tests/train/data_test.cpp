@@ -425,7 +425,7 @@ TEST(MakeBatch, WithoutAugmentationIsPlainNormalisation) {
 TEST(MakeBatch, AugmentationIsACropAndFlipOfTheImage) {
   const Dataset d = synthetic(200, 1, 12, 10);
   const std::vector<uint32_t> idx = epoch_order(d.count, 5, 0);
-  const Batch b = batch(d, idx, 0, d.count, Augment{}, 5, 1);
+  const Batch b = batch(d, idx, 0, d.count, Augment{.pad = 4}, 5, 1);
   const size_t floats = d.image_bytes();
   int flipped = 0, shifted = 0, untouched = 0;
   for (int i = 0; i < d.count; ++i) {
@@ -458,14 +458,16 @@ TEST(MakeBatch, EpochsBeforeFromEpochAreNotAugmented) {
             batch(d, idx, 0, 64, Augment{.enabled = false}, 1, 1).pixels);
 }
 
+const Augment kCropFlip{.pad = 4};
+
 TEST(MakeBatch, SameSeedSameBytesOtherSeedOrEpochOther) {
   const Dataset d = synthetic(64, 3, 8, 8);
   const std::vector<uint32_t> idx = epoch_order(d.count, 1, 0);
-  const Batch a = batch(d, idx, 0, 64, Augment{}, 1, 1);
-  EXPECT_EQ(a, batch(d, idx, 0, 64, Augment{}, 1, 1));
-  EXPECT_NE(a.pixels, batch(d, idx, 0, 64, Augment{}, 2, 1).pixels);
-  EXPECT_NE(a.pixels, batch(d, idx, 0, 64, Augment{}, 1, 2).pixels);
-  EXPECT_EQ(a.labels, batch(d, idx, 0, 64, Augment{}, 1, 2).labels);
+  const Batch a = batch(d, idx, 0, 64, kCropFlip, 1, 1);
+  EXPECT_EQ(a, batch(d, idx, 0, 64, kCropFlip, 1, 1));
+  EXPECT_NE(a.pixels, batch(d, idx, 0, 64, kCropFlip, 2, 1).pixels);
+  EXPECT_NE(a.pixels, batch(d, idx, 0, 64, kCropFlip, 1, 2).pixels);
+  EXPECT_EQ(a.labels, batch(d, idx, 0, 64, kCropFlip, 1, 2).labels);
 }
 
 TEST(MakeBatch, IndependentOfBatchSplitAndThreadCount) {
@@ -473,13 +475,13 @@ TEST(MakeBatch, IndependentOfBatchSplitAndThreadCount) {
   const std::vector<uint32_t> idx = epoch_order(d.count, 3, 2);
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  const Batch whole = batch(d, idx, 0, 50, Augment{}, 3, 2);
+  const Batch whole = batch(d, idx, 0, 50, kCropFlip, 3, 2);
   omp_set_num_threads(4);
-  EXPECT_EQ(whole, batch(d, idx, 0, 50, Augment{}, 3, 2));
+  EXPECT_EQ(whole, batch(d, idx, 0, 50, kCropFlip, 3, 2));
   // Positions 0..6, 7..29, 30..49 as three batches, as a resumed run would make them.
   Batch parts;
   for (auto [first, n] : std::vector<std::pair<long, int>>{{0, 7}, {7, 23}, {30, 20}}) {
-    const Batch p = batch(d, idx, first, n, Augment{}, 3, 2);
+    const Batch p = batch(d, idx, first, n, kCropFlip, 3, 2);
     parts.pixels.insert(parts.pixels.end(), p.pixels.begin(), p.pixels.end());
     parts.labels.insert(parts.labels.end(), p.labels.begin(), p.labels.end());
   }

@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""Training speed of vitqk against PyTorch, same model, recipe, data and threads, in one run.
+
+    /usr/bin/python3 tools/peers/train_bench.py [--vitqk build/vitqk] [--threads 2] [--images 6400]
+
+For each query-key form (factorized, merged) it runs `vitqk train` and tools/torch_train.py (the
+PyTorch reference of the same recipe) for one epoch of the first --images Fashion-MNIST training
+images on the default model and batch, and prints both engines' training images/s (the training
+loop only: batches, forward, backward, optimiser; evaluation excluded) and their ratio. PyTorch
+runs at its best set-up, as in `vitqk bench --peers`: OpenMP OpenBLAS, its thread count, raised
+glibc malloc thresholds, the faster of the two OPENBLAS_CORETYPE settings. --json prints JSON.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def images_per_s(jsonl):
+    with open(jsonl) as f:
+        lines = [json.loads(l) for l in f if l.strip()]
+    return lines[-1]["images_per_s"]
+
+
+def run(cmd, env=None):
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        sys.exit("train_bench.py: %s failed: %s" % (os.path.basename(cmd[0]), r.stderr.strip().splitlines()[-1:]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vitqk", default=os.path.join(ROOT, "build", "vitqk"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--images", type=int, default=6400, help="training images (one epoch of them)")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    common = ["--epochs", "1", "--batch", "128", "--limit-train", str(a.images), "--limit-test", "256",
+              "--threads", str(a.threads), "-q"]
+    torch_env = dict(os.environ, LD_LIBRARY_PATH="/usr/lib/x86_64-linux-gnu/openblas-openmp",
+                     OMP_NUM_THREADS=str(a.threads), MALLOC_MMAP_THRESHOLD_="33554432",
+                     MALLOC_TRIM_THRESHOLD_="4294967296")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vitqk-train-bench-") as tmp:
+        for form in ["factorized", "merged"]:
+            out = os.path.join(tmp, "vitqk_" + form)
+            run([a.vitqk, "train", "--attention", form, "--out", out] + common)
+            ours = images_per_s(os.path.join(out, "log.jsonl"))
+            theirs, setup = 0.0, ""
+            for core in ["Haswell", "SkylakeX"]:
+                log = os.path.join(tmp, "torch_%s_%s.jsonl" % (form, core))
+                run(["/usr/bin/python3", os.path.join(ROOT, "tools", "torch_train.py"), "--attention", form,
+                     "--out", log] + common, dict(torch_env, OPENBLAS_CORETYPE=core))
+                if images_per_s(log) > theirs:
+                    theirs, setup = images_per_s(log), "OPENBLAS_CORETYPE=" + core
+            rows.append(dict(form=form, vitqk_images_per_s=ours, pytorch_images_per_s=theirs, pytorch_setup=setup,
+                             speedup=ours / theirs))
+    if a.json:
+        print(json.dumps(dict(threads=a.threads, images=a.images, batch=128, results=rows), indent=2))
+        return
+    print("training the default Fashion-MNIST model, batch 128, %d images, %d threads" % (a.images, a.threads))
+    print("%-11s %16s %18s %9s  %s" % ("attention", "vitqk images/s", "PyTorch images/s", "speed-up", "PyTorch set-up"))
+    for r in rows:
+        print("%-11s %16.0f %18.0f %8.2fx  %s" % (r["form"], r["vitqk_images_per_s"], r["pytorch_images_per_s"],
+                                                 r["speedup"], r["pytorch_setup"]))
+
+
+if __name__ == "__main__":
+    main()
