@@ -394,8 +394,7 @@ std::string stb_reason() {
 
 }  // namespace
 
-Image decode_image(const uint8_t* data, size_t size, int channels, const std::string& name) {
-  if (channels != 1 && channels != 3) fail(name, ": cannot load an image as ", channels, " channels (1 or 3)");
+std::array<int, 2> image_size(const uint8_t* data, size_t size, const std::string& name) {
   if (size == 0) fail(name, ": empty file");
   if (size > kMaxFileBytes) fail(name, kTooLarge);
   if (!jpeg_huffman_tables_ok(data, size)) fail(name, ": corrupt JPEG (bad or missing Huffman table)");
@@ -409,6 +408,13 @@ Image decode_image(const uint8_t* data, size_t size, int channels, const std::st
          " pixels)");
   if (size < min_encoded_bytes(data, size, w, h))
     fail(name, ": truncated or corrupt image (", w, "x", h, " pixels cannot fit in ", size, " bytes)");
+  return {w, h};
+}
+
+Image decode_image(const uint8_t* data, size_t size, int channels, const std::string& name) {
+  if (channels != 1 && channels != 3) fail(name, ": cannot load an image as ", channels, " channels (1 or 3)");
+  auto [w, h] = image_size(data, size, name);
+  int n = 0;
   const stbi_io_callbacks io{source_read, source_skip, source_eof};
   Source src{data, size};
   stbi__g_failure_reason = nullptr;

@@ -34,6 +34,9 @@ struct Preprocess {
 // are not images, and absurd dimensions.
 Image load_image(const std::string& path, int channels);
 Image decode_image(const uint8_t* data, size_t size, int channels, const std::string& name);
+// The {width, height} a file declares, after every check decode_image makes before it decodes:
+// from the headers alone, cheap.
+std::array<int, 2> image_size(const uint8_t* data, size_t size, const std::string& name);
 
 // PIL's Image.resize(..., resample) for 8-bit images (antialiased convolution with
 // PIL's fixed-point arithmetic), which torchvision's Resize calls on PIL images.

@@ -57,9 +57,10 @@ class Mpirun : public ::testing::Test {
     fs::remove_all(dir);
     if (lock_fd >= 0) close(lock_fd);
   }
-  // One mpirun test at a time on this machine, across checkouts too: under ctest -j2 a job
-  // started beside another test's mpirun exited before its first checkpoint (seen once in CI,
-  // never alone; cause not yet found).
+  // One mpirun test at a time on this machine, across checkouts too. A job once exited before
+  // its first checkpoint in CI, beside another suite: most likely that suite, running the same
+  // test, removed the then shared temp dir (now per process, see SetUp); the lock also keeps
+  // concurrent suites' mpirun jobs from competing for the cores.
   int lock_fd = -1;
   void lock_machine() {
     lock_fd = open("/tmp/vitqk-mpirun-tests.lock", O_CREAT | O_RDWR, 0666);
