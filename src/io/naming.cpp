@@ -220,8 +220,9 @@ Inferred infer_model(const std::vector<TensorSpec>& tensors, const std::map<std:
     c.in_chans = int(std::clamp<int64_t>(pw[1], 0, 1 << 20));
     c.patch_size = int(std::clamp<int64_t>(pw[2], 0, 1 << 20));
     const int64_t patches = pos[1] - 1;
-    const int64_t g = patches > 0 ? int64_t(std::llround(std::sqrt(double(patches)))) : 0;
-    if (patches <= 0 || g * g != patches)
+    // Bounded before squaring: a hostile pos_embed length must not overflow g * g.
+    const int64_t g = patches > 0 && patches <= (int64_t(1) << 40) ? int64_t(std::llround(std::sqrt(double(patches)))) : 0;
+    if (g == 0 || g * g != patches)
       fail(what, ": pos_embed ", shape_str(pos), " does not describe a square grid of patches plus a class token");
     if (g * c.patch_size > 65536) fail(what, ": pos_embed ", shape_str(pos), " implies an image size out of range");
     c.image_size = int(g * c.patch_size);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -192,6 +194,11 @@ TEST(Naming, AbsurdShapesAreRefusedWithoutAllocating) {
   specs = timm_specs(small());
   specs[1].shape = {1, (int64_t(1) << 40) + 1, 64};
   expect_error(specs, "pos_embed", {.heads = 4});
+  // Found by fuzz_naming: a grid side of 3037000500 squared overflows int64 (UB) before any check.
+  for (int64_t tokens : {int64_t(3037000500) * 3037000500 + 1, std::numeric_limits<int64_t>::max()}) {
+    specs[1].shape = {1, tokens, 64};
+    expect_error(specs, "pos_embed", {.heads = 4});
+  }
 }
 
 TEST(Naming, MetadataConfigWinsAndFlagsOverrideIt) {
