@@ -10,7 +10,7 @@
 #include "dist/session.h"
 
 int main(int argc, char** argv) {
-  vitqk::sleep_when_idle(argv);
+  vitqk::choose_wait_policy(argv);
   CLI::App app{"vitqk: Vision Transformers with factorized and merged query-key attention"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "vitqk 0.1");

@@ -9,11 +9,15 @@ int max_threads();
 // it saves (a ViT-Ti LayerNorm of 197 x 192 values takes ~10 us).
 constexpr long kParallelMin = 1 << 16;
 
-// OpenMP threads that finish early spin-wait for the others by default. On a machine shared
-// with other work (two cores and a compiler, say) a spinning thread burns the time slice its
-// partner needs and every parallel region costs a scheduler round: a ViT-Ti forward pass ran
-// 4x slower on two threads than on one. Waiting threads should sleep instead. libgomp reads
-// its settings when it loads, before main(), so this re-executes the program (argv as given
-// to main) once with OMP_WAIT_POLICY=PASSIVE, unless the user set it or GOMP_SPINCOUNT.
-void sleep_when_idle(char** argv);
+// How OpenMP threads wait at the end of a parallel region. libgomp's default spins for ~3 ms,
+// then sleeps. On a quiet machine a short spin is what small models need: a sleeping thread
+// takes tens of microseconds to wake, and the default Fashion-MNIST model's forward pass (about
+// fifty parallel regions) ran 8x slower with sleeping threads (1.4 vs 0.17 ms). On a machine
+// already busy with other work, any spin burns the time slice a partner thread needs: two
+// 2-thread ViT-Ti runs side by side took 13 ms each with sleeping threads, 44 ms with a
+// 0.1 ms spin. So: sleep (OMP_WAIT_POLICY=PASSIVE) if other work already loads every core when
+// vitqk starts, otherwise a short spin (GOMP_SPINCOUNT=10000). libgomp reads its settings when
+// it loads, before main(), so this re-executes the program (argv as given to main) once with
+// the setting, unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT.
+void choose_wait_policy(char** argv);
 }  // namespace vitqk
