@@ -16,10 +16,10 @@ void add_study(CLI::App& root) {
   static int seeds = 0, epochs = 0, train_images = -1, test_images = -1;
   static ThreadFlag threads;
   app->add_option("-o,--out", out, "Output directory (reports, results.json, training runs)")->capture_default_str();
-  app->add_flag("--quick", quick, "A few minutes: 2 epochs on 4000 images, 2 seeds, fewer shapes and models");
-  app->add_option("--seeds", seeds, "Training seeds per form (default 3; --quick: 2)")->check(CLI::Range(1, 100));
+  app->add_flag("--quick", quick, "About 2 minutes: 2 epochs on 8000 images, fewer shapes and models");
+  app->add_option("--seeds", seeds, "Training seeds per form (default 3)")->check(CLI::Range(1, 100));
   app->add_option("--epochs", epochs, "Training epochs per run (default 3; --quick: 2)")->check(CLI::Range(1, 1000));
-  app->add_option("--train-images", train_images, "Use the first N training images (0: all; --quick: 4000)")
+  app->add_option("--train-images", train_images, "Use the first N training images (0: all; --quick: 8000)")
       ->check(CLI::NonNegativeNumber);
   app->add_option("--test-images", test_images, "Use the first N test images (0: all; --quick: 2000)")
       ->check(CLI::NonNegativeNumber);

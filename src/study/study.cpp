@@ -17,8 +17,7 @@ StudyOptions study_defaults(bool quick) {
   StudyOptions o;
   o.quick = quick;
   if (quick) {
-    o.seeds = 2;
-    o.epochs = 2, o.limit_train = 4000, o.limit_test = 2000;
+    o.epochs = 2, o.limit_train = 8000, o.limit_test = 2000;
     o.grid = attention_grid(true);
     o.speed_models = {"fmnist", "vit-ti16"};
     o.speed_runs = 3;
