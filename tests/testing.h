@@ -1,6 +1,10 @@
 #pragma once
 // Helpers shared by the tests: fixture paths, random models with non-zero biases.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -44,6 +48,32 @@ inline ViTConfig tiny_config(int heads = 4, int dim = 32, int image = 16, int pa
   c.qk.assign(c.depth, Form::Factorized);
   c.ov.assign(c.depth, Form::Factorized);
   return c;
+}
+
+// Tests that train on the real data skip when Debian's dataset-fashion-mnist is absent.
+inline bool have_fashion_mnist() {
+  return std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
+}
+
+// An empty directory for the running test, named after it and this process: other checkouts'
+// suites may run the same test at the same time.
+inline std::string fresh_test_dir(const std::string& tag) {
+  const std::string dir = ::testing::TempDir() + "/vitqk_" + tag + "_" +
+                          ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+                          std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// DIR/tiny.json: a one-block Fashion-MNIST model, small enough that 2 epochs take a couple of
+// seconds. Returns its path.
+inline std::string write_tiny_fmnist_config(const std::string& dir) {
+  const std::string cfg = dir + "/tiny.json";
+  std::ofstream(cfg) << R"({"image_size": 28, "patch_size": 7, "in_chans": 1, "dim": 16, "depth": 1, "heads": 2,
+    "mlp_dim": 32, "num_classes": 10, "preprocess": {"resize": 28, "crop": 28, "mean": [0.286, 0.286, 0.286],
+    "std": [0.353, 0.353, 0.353]}})";
+  return cfg;
 }
 
 }  // namespace vitqk::testing

@@ -40,18 +40,10 @@ class Mpirun : public ::testing::Test {
   std::string dir, cfg;
   void SetUp() override {
     lock_machine();
-    if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-      GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+    if (!vitqk::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
     ASSERT_TRUE(on_path("mpirun")) << "mpirun not found: scripts/install-deps.sh installs openmpi-bin";
-    // The pid: other checkouts' suites may run the same test at the same time.
-    dir = ::testing::TempDir() + "/vitqk_mpirun_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
-          "_" + std::to_string(getpid());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    cfg = dir + "/tiny.json";
-    std::ofstream(cfg) << R"({"image_size": 28, "patch_size": 7, "in_chans": 1, "dim": 16, "depth": 1, "heads": 2,
-      "mlp_dim": 32, "num_classes": 10, "preprocess": {"resize": 28, "crop": 28, "mean": [0.286, 0.286, 0.286],
-      "std": [0.353, 0.353, 0.353]}})";
+    dir = vitqk::testing::fresh_test_dir("mpirun");
+    cfg = vitqk::testing::write_tiny_fmnist_config(dir);
   }
   void TearDown() override {
     fs::remove_all(dir);

@@ -25,18 +25,9 @@ class Resume : public ::testing::Test {
  protected:
   std::string dir, cfg;
   void SetUp() override {
-    if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-      GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-    // The pid: other checkouts' suites may run the same test at the same time.
-    dir = ::testing::TempDir() + "/vitqk_resume_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
-          "_" + std::to_string(getpid());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    cfg = dir + "/tiny.json";
-    // A one-block model: small enough that 2 epochs take a couple of seconds.
-    std::ofstream(cfg) << R"({"image_size": 28, "patch_size": 7, "in_chans": 1, "dim": 16, "depth": 1, "heads": 2,
-      "mlp_dim": 32, "num_classes": 10, "preprocess": {"resize": 28, "crop": 28, "mean": [0.286, 0.286, 0.286],
-      "std": [0.353, 0.353, 0.353]}})";
+    if (!vitqk::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+    dir = vitqk::testing::fresh_test_dir("resume");
+    cfg = vitqk::testing::write_tiny_fmnist_config(dir);
   }
   void TearDown() override { fs::remove_all(dir); }
 
