@@ -4,7 +4,6 @@
 
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
 #include <vector>
@@ -68,11 +67,14 @@ dnnl::primitive_attr attributes(Epilogue e) {
   return attr;
 }
 
-// Primitives are built once per (shape, weight layout, epilogue) and reused: building one
-// JIT-compiles its kernels. Each keeps memory objects whose data pointers are set per call, so
-// a call allocates nothing.
+// Primitives are built once per (shape, weight layout, epilogue, thread count) and reused:
+// building one JIT-compiles its kernels (oneDNN's own cache makes a second thread's build of
+// the same primitive cheap). Each keeps memory objects whose data pointers are set per call, so
+// a call allocates nothing. The thread count is part of the key because oneDNN fixes a
+// primitive's work split when it builds it: a training step calls these on one thread per
+// slice of the batch (see train/trainer.cpp), inference on all of them.
 struct Key {
-  int M, K, N;
+  int M, K, N, threads;
   Precision precision;
   bool packed, bias;
   Epilogue e;
@@ -84,14 +86,10 @@ struct Cached {
   memory src, weights, bias, dst;
 };
 
-std::mutex& cache_mutex() {
-  static std::mutex mu;
-  return mu;
-}
-
-// Call with cache_mutex() held.
+// One cache per thread: the memory objects' data pointers are set per call, so threads may
+// not share them.
 Cached& matmul_for(const Key& k, const memory::desc& weights) {
-  static std::map<Key, Cached> cache;
+  static thread_local std::map<Key, Cached> cache;
   auto it = cache.find(k);
   if (it != cache.end()) return it->second;
   const memory::desc src({k.M, k.K}, dnnl_type(k.precision), tag::ab);
@@ -138,15 +136,13 @@ size_t PackedWeights::bytes() const { return impl_->mem.get_desc().get_size(); }
 
 void linear_gemm(float* y, const float* x, const float* W, const float* b, int M, int K, int N, Epilogue e) {
   if (M == 0 || N == 0) return;
-  std::lock_guard<std::mutex> lock(cache_mutex());
-  run(matmul_for({M, K, N, Precision::F32, false, b != nullptr, e}, plain_weights(K, N)), y, x, W, b);
+  run(matmul_for({M, K, N, omp_get_max_threads(), Precision::F32, false, b != nullptr, e}, plain_weights(K, N)), y, x, W, b);
 }
 
 void linear_gemm(float* y, const float* x, const PackedWeights& W, const float* b, int M, Epilogue e) {
   if (M == 0 || W.N() == 0) return;
   const memory& w = W.impl().mem;
-  std::lock_guard<std::mutex> lock(cache_mutex());
-  Cached& c = matmul_for({M, W.K(), W.N(), W.precision(), true, b != nullptr, e}, w.get_desc());
+  Cached& c = matmul_for({M, W.K(), W.N(), omp_get_max_threads(), W.precision(), true, b != nullptr, e}, w.get_desc());
   if (W.precision() == Precision::F32) return run(c, y, x, w.get_data_handle(), b);
   // bf16 kernels read bf16 activations: round x once into scratch that lives as long as the
   // thread, so the hot path allocates only when a larger batch first arrives.

@@ -48,8 +48,9 @@ enum class Epilogue {
   Residual,  // y += x W^T + b: the residual connection fused into the projection feeding it
 };
 
-// y[M,N] = epilogue(x[M,K] W^T + b), W [N,K] as stored by nn.Linear; b may be null. Called
-// outside OpenMP parallel regions (it uses every thread). Primitives are built once per shape.
+// y[M,N] = epilogue(x[M,K] W^T + b), W [N,K] as stored by nn.Linear; b may be null. Runs on
+// omp_get_max_threads() threads; threads may call it at once. Primitives are built once per
+// shape and thread.
 void linear_gemm(float* y, const float* x, const float* W, const float* b, int M, int K, int N, Epilogue e);
 // The same with packed weights. For bf16 weights x is rounded to bf16 first (fp32 accumulation).
 void linear_gemm(float* y, const float* x, const PackedWeights& W, const float* b, int M, Epilogue e);

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 
 namespace vitqk {
 
@@ -51,5 +52,25 @@ void set_threads(int n) {
 }
 
 int max_threads() { return omp_get_max_threads(); }
+
+void parallel_tasks(int n, const std::function<void(int i, int thread)>& task) {
+  std::exception_ptr error;
+#pragma omp parallel
+  {
+    // This thread's own setting, for the rest of the region: the nested parallel regions and
+    // oneDNN's kernels (which fix their work split by it) see one thread.
+    omp_set_num_threads(1);
+#pragma omp for schedule(dynamic, 1)
+    for (int i = 0; i < n; ++i) {
+      try {
+        task(i, omp_get_thread_num());
+      } catch (...) {
+#pragma omp critical(vitqk_parallel_tasks)
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
 
 }  // namespace vitqk

@@ -1,9 +1,17 @@
 #pragma once
+#include <functional>
+
 namespace vitqk {
 // One threading model: OpenMP, shared with OpenBLAS's OpenMP build. 0 keeps the default
 // (all cores, or OMP_NUM_THREADS).
 void set_threads(int n);
 int max_threads();
+
+// Runs task(i, thread) for every i in [0, n), spread over the threads, each call on a single
+// thread: the parallel work inside it (oneDNN, the ops) stays on that thread. Results then
+// depend on how the work is cut into tasks, never on the thread count. `thread` indexes
+// per-thread buffers (< max_threads()). The first exception a task throws is rethrown.
+void parallel_tasks(int n, const std::function<void(int i, int thread)>& task);
 
 // Elementwise work below this many values runs on one thread: waking another costs more than
 // it saves (a ViT-Ti LayerNorm of 197 x 192 values takes ~10 us).

@@ -249,7 +249,8 @@ size_t PackedViT::bytes() const {
 }
 
 void BackwardBuffers::ensure(const ViTConfig& c, int B) {
-  if (batch_ == B && shaped_for_ == &c) return;
+  // The attention scratch is per thread.
+  if (batch_ == B && shaped_for_ == &c && threads_ == max_threads()) return;
   const long n = c.tokens(), D = c.dim, Bn = B * n;
   long max_rows = 0, max_cols = 0;
   for (int l = 0; l < c.depth; ++l) {
@@ -266,7 +267,7 @@ void BackwardBuffers::ensure(const ViTConfig& c, int B) {
   float* cur = buf_.data();
   float** views[] = {&dres, &dln, &dP, &dheads, &dhidden, &dpatch, &dcls, &scratch};
   for (int i = 0; i < 8; ++i) *views[i] = cur, cur += sizes[i];
-  batch_ = B, shaped_for_ = &c;
+  batch_ = B, shaped_for_ = &c, threads_ = max_threads();
 }
 
 void vit_backward(const ViT& m, const float* dlogits, const Activations& a, float* grads, BackwardBuffers& w) {

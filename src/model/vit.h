@@ -100,7 +100,7 @@ struct BackwardBuffers {
 
  private:
   std::vector<float> buf_;
-  int batch_ = -1;
+  int batch_ = -1, threads_ = 0;
   const ViTConfig* shaped_for_ = nullptr;
 };
 

@@ -25,33 +25,46 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Loss, accuracy and confusion of the evaluation set: each rank takes a contiguous share,
-// and the sums meet in one all-reduce.
+// Loss, accuracy and confusion of the evaluation set: each rank takes a contiguous share in
+// chunks of `batch` images, one thread per chunk, and the sums meet in one all-reduce.
 EvalResult evaluate_impl(const ViT& m, const Dataset& d, int batch, const dist::Comm& comm) {
   const ViTConfig& c = m.cfg;
   const int K = c.num_classes;
   const long in = long(c.in_chans) * c.image_size * c.image_size;
-  std::vector<float> pixels(size_t(batch) * in);
-  std::vector<int32_t> labels(batch);
+  const long lo = long(d.count) * comm.rank() / comm.size(), hi = long(d.count) * (comm.rank() + 1) / comm.size();
+  const int chunks = int((hi - lo + batch - 1) / batch);
   std::vector<uint32_t> idx(d.count);
   std::iota(idx.begin(), idx.end(), 0u);
-  const int lo = int(long(d.count) * comm.rank() / comm.size());
-  const int hi = int(long(d.count) * (comm.rank() + 1) / comm.size());
-  // [loss sum, correct, confusion [true][predicted]]: doubles count exactly up to 2^53.
-  std::vector<double> sums(2 + size_t(K) * K, 0.0);
-  Activations a;
-  for (int i = lo; i < hi; i += batch) {
-    const int b = std::min(batch, hi - i);
-    make_batch(d, idx.data() + i, b, Augment{.enabled = false}, 0, 0, i, c.preprocess, pixels.data(), labels.data());
-    vit_forward(m, pixels.data(), b, a);
+  // Per chunk: [loss sum, correct, confusion [true][predicted]], added in chunk order (doubles
+  // count exactly up to 2^53).
+  const size_t width = 2 + size_t(K) * K;
+  std::vector<double> sums(size_t(chunks) * width, 0.0);
+  struct Worker {
+    Activations a;
+    std::vector<float> pixels;
+    std::vector<int32_t> labels;
+  };
+  std::vector<Worker> workers(max_threads());
+  parallel_tasks(chunks, [&](int t, int thread) {
+    Worker& w = workers[thread];
+    w.pixels.resize(size_t(batch) * in), w.labels.resize(batch);
+    const long i = lo + long(t) * batch;
+    const int b = int(std::min<long>(batch, hi - i));
+    make_batch(d, idx.data() + i, b, Augment{.enabled = false}, 0, 0, i, c.preprocess, w.pixels.data(),
+               w.labels.data());
+    vit_forward(m, w.pixels.data(), b, w.a);
+    double* s = sums.data() + size_t(t) * width;
     int right = 0;
-    sums[0] += cross_entropy(a.logits, labels.data(), b, K, 0.0f, nullptr, &right) * b;
-    sums[1] += right;
+    s[0] = cross_entropy(w.a.logits, w.labels.data(), b, K, 0.0f, nullptr, &right) * b;
+    s[1] = right;
     for (int j = 0; j < b; ++j) {
-      const float* z = a.logits + long(j) * K;
-      sums[2 + size_t(labels[j]) * K + (std::max_element(z, z + K) - z)] += 1;
+      const float* z = w.a.logits + long(j) * K;
+      s[2 + size_t(w.labels[j]) * K + (std::max_element(z, z + K) - z)] += 1;
     }
-  }
+  });
+  for (int t = 1; t < chunks; ++t)
+    for (size_t k = 0; k < width; ++k) sums[k] += sums[size_t(t) * width + k];
+  sums.resize(width);
   comm.allreduce_sum(sums.data(), sums.size());
   EvalResult r;
   r.loss = d.count ? sums[0] / d.count : 0;
@@ -85,7 +98,6 @@ nlohmann::json recipe_of(const ViTConfig& c, const TrainOptions& o, const std::s
           {"flip", o.augment.flip},
           {"augment_from_epoch", o.augment.from_epoch + 1},
           {"merged_init", o.merged_init == MergedInit::Random ? "random" : "product"},
-          {"threads", max_threads()},
           {"ranks", ranks}};
 }
 
@@ -109,10 +121,46 @@ void write_log(const std::string& path, const nlohmann::json& history) {
   io::write_file_atomic(path, text);
 }
 
-// One rank's part of a data-parallel optimiser step on a global batch: forward and backward
-// of its share, one all-reduce summing the gradients (with the batch's loss, correct count
-// and any rank's interruption riding at the end of the same buffer), then clipping and AdamW,
-// identical on every rank, so the ranks' weights stay identical.
+// How many equal slices ("slots") a global batch of `batch` images is cut into for a model of
+// `params` parameters under `ranks` processes. A slot's gradient is computed on one thread and
+// the slots' gradients are added in a fixed pairwise tree, so a step's bits depend on the slot
+// count alone: up to 16 slots (enough for 16 threads), a power of two dividing the batch,
+// with at most 1 GiB of slot gradients. Every rank holds slots/ranks of them, a subtree of
+// the tree; two ranks add their halves in one all-reduce, a + b, as one process adds the
+// same two halves. So one process, any thread count and two ranks give the same bits. When
+// ranks do not divide that count, each rank gets its own power of two.
+int slot_count(int batch, size_t params, int ranks) {
+  auto halvings = [&](int b) {
+    int s = 1;
+    while (s < 16 && b % (2 * s) == 0 && 2.0 * s * double(params) * sizeof(float) <= double(1 << 30)) s *= 2;
+    return s;
+  };
+  const int s = halvings(batch);
+  return s % ranks == 0 ? s : ranks * halvings(batch / ranks);
+}
+
+// Adds rows 1.. of `rows` (count a power of two, `stride` floats apart, n used) into row 0 by
+// the pairwise tree ((0 + 1) + (2 + 3)) + ...
+void tree_sum(float* rows, int count, size_t stride, size_t n) {
+  constexpr size_t kChunk = 1 << 12;
+#pragma omp parallel for schedule(static)
+  for (size_t c0 = 0; c0 < n; c0 += kChunk) {
+    const size_t c1 = std::min(n, c0 + kChunk);
+    for (int step = 1; step < count; step *= 2)
+      for (int i = 0; i + step < count; i += 2 * step) {
+        float* dst = rows + size_t(i) * stride;
+        const float* src = rows + size_t(i + step) * stride;
+#pragma omp simd
+        for (size_t k = c0; k < c1; ++k) dst[k] += src[k];
+      }
+  }
+}
+
+// One rank's part of a data-parallel optimiser step on a global batch: forward and backward of
+// its slots, the slots' gradients added (see slot_count), one all-reduce summing the ranks'
+// gradients (with the batch's loss, correct count and any rank's interruption riding at the
+// end of the same buffer), then clipping and AdamW, identical on every rank, so the ranks'
+// weights stay identical.
 class Stepper {
  public:
   Stepper(ViT& m, const TrainOptions& o, const AdamWConfig& opt, const dist::Comm& comm)
@@ -122,48 +170,56 @@ class Stepper {
         o_(o),
         opt_(opt),
         comm_(comm),
-        local_(o.batch / comm.size()),
-        pixels_(size_t(local_) * m.cfg.in_chans * m.cfg.image_size * m.cfg.image_size),
-        dlogits_(size_t(local_) * m.cfg.num_classes),
-        labels_(local_),
-        grads_(m.params.size() + 3) {
-    act_.keep_all = true;
-  }
+        slots_(slot_count(o.batch, m.params.size(), comm.size())),
+        local_slots_(slots_ / comm.size()),
+        per_slot_(o.batch / slots_),
+        stride_((m.params.size() + 3 + 15) / 16 * 16),
+        grads_(size_t(local_slots_) * stride_),
+        workers_(max_threads()) {}
 
   // The batch at st.position of `order` (the epoch's order of d).
   void step(const Dataset& d, const uint32_t* order, int epoch, TrainState& st) {
-    const int ranks = comm_.size(), K = m_.cfg.num_classes;
-    const long first = st.position * o_.batch + long(comm_.rank()) * local_;
-    make_batch(d, order + first, local_, o_.augment, o_.seed, epoch, first, m_.cfg.preprocess, pixels_.data(),
-               labels_.data());
-    vit_forward(m_, pixels_.data(), local_, act_);
-    int right = 0;
-    double loss = cross_entropy(act_.logits, labels_.data(), local_, K, o_.label_smoothing, dlogits_.data(), &right);
-    // dlogits are of this share's mean loss; the batch's mean is their mean over ranks.
-    if (ranks > 1)
-      for (float& g : dlogits_) g /= float(ranks);
-    std::fill(grads_.begin(), grads_.end(), 0.0f);
-    vit_backward(m_, dlogits_.data(), act_, grads_.data(), bw_);
+    const ViTConfig& c = m_.cfg;
     const size_t n = m_.params.size();
+    parallel_tasks(local_slots_, [&](int j, int thread) {
+      Worker& w = workers_[thread];
+      w.act.keep_all = true;
+      w.pixels.resize(size_t(per_slot_) * c.in_chans * c.image_size * c.image_size);
+      w.labels.resize(per_slot_), w.dlogits.resize(size_t(per_slot_) * c.num_classes);
+      const long first = st.position * o_.batch + long(comm_.rank() * local_slots_ + j) * per_slot_;
+      make_batch(d, order + first, per_slot_, o_.augment, o_.seed, epoch, first, c.preprocess, w.pixels.data(),
+                 w.labels.data());
+      vit_forward(m_, w.pixels.data(), per_slot_, w.act);
+      int right = 0;
+      const double loss = cross_entropy(w.act.logits, w.labels.data(), per_slot_, c.num_classes,
+                                        o_.label_smoothing, w.dlogits.data(), &right);
+      // dlogits are of the slot's mean loss; the batch's mean is their mean over the slots.
+      for (float& g : w.dlogits) g /= float(slots_);
+      float* g = grads_.data() + size_t(j) * stride_;
+      std::fill(g, g + n, 0.0f);
+      vit_backward(m_, w.dlogits.data(), w.act, g, w.bw);
+      g[n] = float(loss), g[n + 1] = float(right), g[n + 2] = 0.0f;
+    });
+    tree_sum(grads_.data(), local_slots_, stride_, n + 3);
+    float* grads = grads_.data();
     stop_requested = interrupted();
-    if (ranks > 1) {
-      grads_[n] = float(loss), grads_[n + 1] = float(right), grads_[n + 2] = stop_requested;
+    if (comm_.size() > 1) {
+      grads[n + 2] = stop_requested;
       if (sync) {
         const auto t0 = Clock::now();
         comm_.barrier();
         wait_s += seconds_since(t0);
       }
       const auto t0 = Clock::now();
-      comm_.allreduce_sum(grads_.data(), grads_.size());
+      comm_.allreduce_sum(grads, n + 3);
       allreduce_s += seconds_since(t0);
-      loss = grads_[n] / ranks, right = int(std::lround(grads_[n + 1]));
-      stop_requested = grads_[n + 2] > 0;
+      stop_requested = grads[n + 2] > 0;
     }
-    st.loss_sum += loss, st.correct += right, st.seen += o_.batch;
-    clip_grad_norm(grads_.data(), n, opt_.clip);
+    st.loss_sum += grads[n] / slots_, st.correct += std::lround(grads[n + 1]), st.seen += o_.batch;
+    clip_grad_norm(grads, n, opt_.clip);
     const float lr = lr_at(opt_, st.step);
     ++st.step;
-    adamw_step(m_.layout, m_.params.data(), grads_.data(), adam_m.data(), adam_v.data(), st.step, lr, opt_);
+    adamw_step(m_.layout, m_.params.data(), grads, adam_m.data(), adam_v.data(), st.step, lr, opt_);
   }
 
   std::vector<float> adam_m, adam_v;
@@ -172,16 +228,22 @@ class Stepper {
   bool sync = false;  // barrier before the all-reduce, so that its time is the transfer alone
 
  private:
+  struct Worker {  // one thread's buffers
+    Activations act;
+    BackwardBuffers bw;
+    std::vector<float> pixels, dlogits;
+    std::vector<int32_t> labels;
+  };
   ViT& m_;
   const TrainOptions& o_;
   const AdamWConfig& opt_;
   const dist::Comm& comm_;
-  int local_;
-  Activations act_;
-  BackwardBuffers bw_;
-  std::vector<float> pixels_, dlogits_;
-  std::vector<int32_t> labels_;
-  std::vector<float> grads_;  // the gradient, then the batch's loss, correct count and interruption
+  int slots_, local_slots_, per_slot_;
+  size_t stride_;
+  // This rank's slots' gradients, each followed by the slot's loss, correct count and (after
+  // the tree) the interruption flag; the tree and the all-reduce leave the batch's in slot 0.
+  std::vector<float> grads_;
+  std::vector<Worker> workers_;
 };
 
 // Ranks stop together, or their collectives would no longer match.
@@ -243,7 +305,6 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
   st.recipe = recipe_of(c, o, data.description, ranks);
   if (ranks > 1) {
     nlohmann::json mine = st.recipe;
-    mine.erase("threads");  // hosts may have different core counts
     mine["data_checksums"] = data_checksums(data);
     dist::require_same(comm, mine, "every process must run the same command on the same data");
   }

@@ -36,17 +36,23 @@ struct EvalResult {
   std::vector<double> per_class;             // accuracy per true class
 };
 
-EvalResult evaluate(const ViT& m, const Dataset& d, int batch = 256);
+// Images are run in chunks of `batch`, one chunk per thread.
+EvalResult evaluate(const ViT& m, const Dataset& d, int batch = 32);
 
 // Trains a model of config `c` (forms per layer as given) and writes DIR/checkpoint.safetensors,
 // DIR/model.safetensors and DIR/log.jsonl. Returns the epoch records (as in log.jsonl).
 //
+// A step cuts the global batch into slots of equal size, fixed by the batch and the model
+// size: each slot's gradient is computed on one thread, and the slots' gradients are added in
+// a fixed tree, so the bits of a run depend on the seed, never on the thread count.
+//
 // Under mpirun (dist::world() has N > 1 ranks) the run is data-parallel and computes the
-// same function: rank 0's weights go to every rank; each rank takes its 1/N share of every
-// global batch of o.batch images (same seeded order and augmentation); the gradients are
-// summed in one all-reduce and every rank takes the same AdamW step. Only the order of
-// floating-point sums differs from one process. Rank 0 alone prints and writes files; the
-// test set is split over the ranks. A checkpoint resumes only under the same N.
+// same function: rank 0's weights go to every rank; each rank takes its 1/N share of the
+// slots of every global batch of o.batch images (same seeded order and augmentation); the
+// gradients are summed in one all-reduce and every rank takes the same AdamW step. Two ranks
+// give the bits of one process; more may add the ranks' sums in another order. Rank 0 alone
+// prints and writes files; the test set is split over the ranks. A checkpoint resumes only
+// under the same N.
 std::vector<nlohmann::json> train(const ViTConfig& c, const TrainOptions& o);
 
 // The speed of data-parallel training steps over dist::world() (vitqk bench --train).
