@@ -11,10 +11,12 @@ fixtures, against vitqk itself): the fmnist preset (28x28x1, patch 4, width 64, 
 MLP 128, 10 classes, LayerNorm eps 1e-6, exact GELU, class token).
 
 The recipe mirrors src/train/trainer.cpp, adamw.cpp, init.cpp and data.h:
-* init as timm (src/train/init.cpp): matrices, patch weights and pos_embed N(0, 0.02), biases 0,
-  norms 1/0, cls_token N(0, 1e-6); merged pairs start as the exact merge of that init
-  (--merged-init product) or i.i.d. with the product's entry std (random: 0.02^2 for qk,
-  sqrt(d_h) 0.02^2 for ov);
+* init as timm (src/train/init.cpp), --weight-init timm: matrices, patch weights and pos_embed
+  N(0, 0.02), biases 0; or jax: linear weights Xavier-uniform, head 0, patch weights LeCun normal
+  (truncated at 2 sigma), MLP biases N(0, 1e-6), pos_embed N(0, 0.02); both: norms 1/0,
+  cls_token N(0, 1e-6); merged pairs start as the exact merge of that init (--merged-init
+  product) or i.i.d. with the product's entry std (random: s_qkv^2 for qk, sqrt(d_h) s_qkv s_proj
+  for ov);
 * AdamW (betas 0.9/0.999, eps 1e-8), weight decay only on matrices (ndim >= 2) other than
   cls_token and pos_embed; global gradient-norm clipping (--clip 1.0); per-step learning rate:
   linear warm-up from lr/W to lr over W = int(warmup_epochs * steps_per_epoch) steps, then cosine
@@ -121,25 +123,45 @@ def make_batch(images, labels, idx, augment, gen, pad=4):
 # Model initialisation (src/train/init.cpp)
 # ----------------------------------------------------------------------------------------------
 
-def init_model(cfg, seed, merged_init):
+def linear_std(rows, cols, weight_init):
+    """Entry std of a linear weight [rows, cols] (src/train/init.cpp's linear_std)."""
+    return INIT_STD if weight_init == "timm" else math.sqrt(2.0 / (rows + cols))
+
+
+def init_param(name, shape, gen, weight_init):
+    """One factorized parameter (src/train/init.cpp's init_param)."""
+    jax = weight_init == "jax"
+    if name == "cls_token":
+        return 1e-6 * torch.randn(shape, generator=gen)
+    if "norm" in name and name.endswith(".weight"):
+        return torch.ones(shape)
+    if len(shape) == 1:
+        return 1e-6 * torch.randn(shape, generator=gen) if jax and ".mlp." in name else torch.zeros(shape)
+    if not jax or name == "pos_embed":
+        return INIT_STD * torch.randn(shape, generator=gen)
+    if name.startswith("head."):
+        return torch.zeros(shape)
+    if len(shape) == 4:  # LeCun normal, truncated at 2 sigma (timm's lecun_normal_)
+        std = math.sqrt(1.0 / (math.prod(shape) // shape[0])) / 0.87962566103423978
+        z = torch.randn(shape, generator=gen)
+        while (bad := z.abs() > 2).any():
+            z[bad] = torch.randn(int(bad.sum()), generator=gen)
+        return std * z
+    bound = math.sqrt(3.0) * linear_std(shape[0], shape[1], weight_init)  # Xavier uniform
+    return (torch.rand(shape, generator=gen) * 2 - 1) * bound
+
+
+def init_model(cfg, seed, merged_init, weight_init="timm"):
     gen = torch.Generator().manual_seed(seed)
     depth = cfg["depth"]
     fact_cfg = dict(cfg, qk=[FACTORIZED] * depth, ov=[FACTORIZED] * depth)
-    sd = {}
-    for name, shape in layout(fact_cfg):
-        if name == "cls_token":
-            v = 1e-6 * torch.randn(shape, generator=gen)
-        elif "norm" in name and name.endswith(".weight"):
-            v = torch.ones(shape)
-        elif len(shape) == 1:
-            v = torch.zeros(shape)
-        else:
-            v = INIT_STD * torch.randn(shape, generator=gen)
-        sd[name] = v
+    sd = {name: init_param(name, shape, gen, weight_init) for name, shape in layout(fact_cfg)}
     state = {k: v.float() for k, v in merge_state(sd, fact_cfg, cfg["qk"], cfg["ov"]).items()}
     if merged_init == "random":
-        qk_std = INIT_STD * INIT_STD
-        ov_std = math.sqrt(cfg["dim"] // cfg["heads"]) * INIT_STD * INIT_STD
+        D = cfg["dim"]
+        s_qkv, s_proj = linear_std(3 * D, D, weight_init), linear_std(D, D, weight_init)
+        qk_std = s_qkv * s_qkv
+        ov_std = math.sqrt(D // cfg["heads"]) * s_qkv * s_proj
         for k in state:
             if k.endswith("attn.qk.weight"):
                 state[k] = qk_std * torch.randn(state[k].shape, generator=gen)
@@ -177,6 +199,7 @@ def main():
     ap.add_argument("--attention", choices=[FACTORIZED, MERGED], default=FACTORIZED, help="query-key form")
     ap.add_argument("--ov", choices=[FACTORIZED, MERGED], default=FACTORIZED, help="value-output form")
     ap.add_argument("--merged-init", choices=["product", "random"], default="product")
+    ap.add_argument("--weight-init", choices=["timm", "jax"], default="timm")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -209,7 +232,7 @@ def main():
 
     cfg = fmnist_config(a.attention, a.ov)
     cfg["num_classes"] = int(max(tr_y.max().item(), te_y.max().item())) + 1
-    model = init_model(cfg, a.seed, a.merged_init)
+    model = init_model(cfg, a.seed, a.merged_init, a.weight_init)
     named = list(model.named_parameters())
     groups = [{"params": [p for n, p in named if decays(n, p.shape)], "weight_decay": a.wd},
               {"params": [p for n, p in named if not decays(n, p.shape)], "weight_decay": 0.0}]

@@ -31,7 +31,7 @@ void add_train(CLI::App& root) {
   static TrainOptions o;
   static ThreadFlag threads;
   static std::string preset_name = "fmnist", config_file, attention = "factorized", ov = "factorized",
-                     merged_init = "product";
+                     merged_init = "product", weight_init = "timm";
   static bool no_augment = false, quiet = false;
   app->add_option("--data", o.data, "fashion-mnist, a folder of IDX files, or an image folder (DIR/CLASS/*.png)")
       ->capture_default_str();
@@ -44,6 +44,9 @@ void add_train(CLI::App& root) {
   app->add_option("--ov", ov, "Value-output form: factorized, merged or auto")->check(forms)->capture_default_str();
   app->add_option("--merged-init", merged_init, "Start merged matrices as the product of a standard init, or random full rank")
       ->check(CLI::IsMember({"product", "random"}))
+      ->capture_default_str();
+  app->add_option("--weight-init", weight_init, "Initialisation scheme, as timm's weight_init: timm (normal 0.02) or jax (Xavier)")
+      ->check(CLI::IsMember({"timm", "jax"}))
       ->capture_default_str();
   app->add_option("--epochs", o.epochs, "Epochs")->check(CLI::Range(1, 100000))->capture_default_str();
   app->add_option("--batch", o.batch, "Batch size (under mpirun: the global batch, split over the processes)")
@@ -78,6 +81,7 @@ void add_train(CLI::App& root) {
     o.augment.from_epoch = augment_from - 1;
     o.progress = !quiet;
     o.merged_init = parse_merged_init(merged_init);
+    o.weight_init = parse_weight_init(weight_init);
     ViTConfig c = model_config(preset_name, config_file);
     c.qk = choose_forms(c, attention, true);
     c.ov = choose_forms(c, ov, false);

@@ -98,6 +98,7 @@ nlohmann::json recipe_of(const ViTConfig& c, const TrainOptions& o, const std::s
           {"flip", o.augment.flip},
           {"augment_from_epoch", o.augment.from_epoch + 1},
           {"merged_init", o.merged_init == MergedInit::Random ? "random" : "product"},
+          {"weight_init", o.weight_init == WeightInit::Jax ? "jax" : "timm"},
           {"ranks", ranks}};
 }
 
@@ -322,7 +323,7 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
     } else {
       if (std::filesystem::exists(ckpt) && !o.resume)
         std::fprintf(stderr, "note: %s exists; starting afresh (use --resume to continue it)\n", ckpt.c_str());
-      init_params(m, o.seed, o.merged_init);
+      init_params(m, o.seed, o.merged_init, o.weight_init);
     }
   });
   if (ranks > 1) {  // every rank continues from rank 0's weights, moments and place in the run
