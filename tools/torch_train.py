@@ -8,7 +8,8 @@ Run with Debian's python (torch 1.13):
 The model is tools/gen_grad_fixtures.py's VitqkViT (vitqk's ViT in plain PyTorch, in either
 attention form, checked there against torchvision's VisionTransformer and, through the gradient
 fixtures, against vitqk itself): the fmnist preset (28x28x1, patch 4, width 64, depth 6, 4 heads,
-MLP 128, 10 classes, LayerNorm eps 1e-6, exact GELU, class token).
+MLP 128, 10 classes, LayerNorm eps 1e-6, exact GELU, class token), or the sizes of a
+--model-config file as `vitqk train` reads it.
 
 The recipe mirrors src/train/trainer.cpp, adamw.cpp, init.cpp and data.h:
 * init as timm (src/train/init.cpp), --weight-init timm: matrices, patch weights and pos_embed
@@ -57,10 +58,15 @@ MEAN, STD = 0.2860, 0.3530
 INIT_STD = 0.02
 
 
-def fmnist_config(qk, ov):
-    depth = 6
-    return dict(image_size=28, patch_size=4, in_chans=1, dim=64, depth=depth, heads=4, mlp_dim=128, num_classes=10,
-                eps=1e-6, qk=[qk] * depth, ov=[ov] * depth)
+def fmnist_config(qk, ov, model_config=""):
+    """The fmnist preset, or the sizes of a `vitqk train --model-config` JSON file."""
+    cfg = dict(image_size=28, patch_size=4, in_chans=1, dim=64, depth=6, heads=4, mlp_dim=128, num_classes=10)
+    if model_config:
+        with open(model_config) as f:
+            given = json.load(f)
+        cfg.update({k: given[k] for k in cfg if k in given})
+    depth = cfg["depth"]
+    return dict(cfg, eps=1e-6, qk=[qk] * depth, ov=[ov] * depth)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -196,10 +202,11 @@ def evaluate(model, images, labels, batch=256):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="fashion-mnist", help="fashion-mnist or a folder of (gzipped) IDX files")
+    ap.add_argument("--model-config", default="", help="model sizes as for vitqk train --model-config (default: fmnist)")
     ap.add_argument("--attention", choices=[FACTORIZED, MERGED], default=FACTORIZED, help="query-key form")
     ap.add_argument("--ov", choices=[FACTORIZED, MERGED], default=FACTORIZED, help="value-output form")
     ap.add_argument("--merged-init", choices=["product", "random"], default="product")
-    ap.add_argument("--weight-init", choices=["timm", "jax"], default="timm")
+    ap.add_argument("--weight-init", choices=["timm", "jax"], default="jax")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -230,7 +237,7 @@ def main():
     if a.batch > tr_x.shape[0]:
         sys.exit("--batch %d is larger than the training set (%d images)" % (a.batch, tr_x.shape[0]))
 
-    cfg = fmnist_config(a.attention, a.ov)
+    cfg = fmnist_config(a.attention, a.ov, a.model_config)
     cfg["num_classes"] = int(max(tr_y.max().item(), te_y.max().item())) + 1
     model = init_model(cfg, a.seed, a.merged_init, a.weight_init)
     named = list(model.named_parameters())

@@ -31,7 +31,7 @@ void add_train(CLI::App& root) {
   static TrainOptions o;
   static ThreadFlag threads;
   static std::string preset_name = "fmnist", config_file, attention = "factorized", ov = "factorized",
-                     merged_init = "product", weight_init = "timm";
+                     merged_init = "product", weight_init = "jax";
   static bool no_augment = false, quiet = false;
   app->add_option("--data", o.data, "fashion-mnist, a folder of IDX files, or an image folder (DIR/CLASS/*.png)")
       ->capture_default_str();

@@ -24,7 +24,7 @@ struct TrainOptions {
   std::string out = "runs/train";
   bool resume = false;
   MergedInit merged_init = MergedInit::Product;
-  WeightInit weight_init = WeightInit::Timm;
+  WeightInit weight_init = WeightInit::Jax;
   bool progress = true;
   // Data already loaded with (data, limit_train, limit_test), shared by many runs (the
   // study); null: train() loads it.
