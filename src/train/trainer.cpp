@@ -103,17 +103,21 @@ nlohmann::json recipe_of(const ViTConfig& c, const TrainOptions& o, const std::s
 }
 
 void check_resumable(const std::string& ckpt, const nlohmann::json& got, const nlohmann::json& want) {
-  // The sums of a step are split differently over another number of processes, so such a
-  // run could not continue bit for bit. Checkpoints without "ranks" come from one process.
+  // A run continues under the number of processes that began it: from 4 on, the all-reduce
+  // may add the ranks' sums in another order than one process's tree (1 and 2 agree bit for
+  // bit, but one rule is simpler to state). Checkpoints without "ranks" come from one
+  // process, those without "weight_init" from before jax became the default.
   const int was = got.value("ranks", 1), now = want.at("ranks").get<int>();
   if (was != now)
     fail(ckpt, ": checkpoint was made by ", was, was == 1 ? " process" : " processes", ", this run has ", now,
          "; resume it with the same number (", was == 1 ? "without mpirun" : cat("mpirun -np ", was),
          ") or start afresh without --resume");
-  for (auto& [key, value] : want.items())
-    if (key != "ranks" && got.value(key, nlohmann::json()) != value)
-      fail(ckpt, ": checkpoint was made with a different ", key, " (", got.value(key, nlohmann::json()).dump(),
-           ", now ", value.dump(), "); resume with the same settings or start afresh without --resume");
+  for (auto& [key, value] : want.items()) {
+    const nlohmann::json had = got.value(key, key == "weight_init" ? nlohmann::json("timm") : nlohmann::json());
+    if (key != "ranks" && had != value)
+      fail(ckpt, ": checkpoint was made with a different ", key, " (", had.dump(), ", now ", value.dump(),
+           "); resume with the same settings or start afresh without --resume");
+  }
 }
 
 void write_log(const std::string& path, const nlohmann::json& history) {

@@ -194,8 +194,9 @@ TEST(Naming, AbsurdShapesAreRefusedWithoutAllocating) {
   specs = timm_specs(small());
   specs[1].shape = {1, (int64_t(1) << 40) + 1, 64};
   expect_error(specs, "pos_embed", {.heads = 4});
-  // Found by fuzz_naming: a grid side of 3037000500 squared overflows int64 (UB) before any check.
-  for (int64_t tokens : {int64_t(3037000500) * 3037000500 + 1, std::numeric_limits<int64_t>::max()}) {
+  // Found by fuzz_naming: near 2^63, the grid side's square root rounds up to 3037000500, whose
+  // square overflows int64 (UB) before any check.
+  for (int64_t tokens : {int64_t(3037000499) * 3037000499 + 1, std::numeric_limits<int64_t>::max()}) {
     specs[1].shape = {1, tokens, 64};
     expect_error(specs, "pos_embed", {.heads = 4});
   }
