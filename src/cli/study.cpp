@@ -16,7 +16,7 @@ void add_study(CLI::App& root) {
   static int seeds = 0, epochs = 0, train_images = -1, test_images = -1;
   static ThreadFlag threads;
   app->add_option("-o,--out", out, "Output directory (reports, results.json, training runs)")->capture_default_str();
-  app->add_flag("--quick", quick, "About 2 minutes: 2 epochs on 8000 images, fewer shapes and models");
+  app->add_flag("--quick", quick, "About a minute: 2 epochs on 8000 images, fewer shapes and models");
   app->add_option("--seeds", seeds, "Training seeds per form (default 3)")->check(CLI::Range(1, 100));
   app->add_option("--epochs", epochs, "Training epochs per run (default 3; --quick: 2)")->check(CLI::Range(1, 1000));
   app->add_option("--train-images", train_images, "Use the first N training images (0: all; --quick: 8000)")

@@ -136,13 +136,15 @@ size_t PackedWeights::bytes() const { return impl_->mem.get_desc().get_size(); }
 
 void linear_gemm(float* y, const float* x, const float* W, const float* b, int M, int K, int N, Epilogue e) {
   if (M == 0 || N == 0) return;
-  run(matmul_for({M, K, N, omp_get_max_threads(), Precision::F32, false, b != nullptr, e}, plain_weights(K, N)), y, x, W, b);
+  const Key k{M, K, N, omp_get_max_threads(), Precision::F32, false, b != nullptr, e};
+  run(matmul_for(k, plain_weights(K, N)), y, x, W, b);
 }
 
 void linear_gemm(float* y, const float* x, const PackedWeights& W, const float* b, int M, Epilogue e) {
   if (M == 0 || W.N() == 0) return;
   const memory& w = W.impl().mem;
-  Cached& c = matmul_for({M, W.K(), W.N(), omp_get_max_threads(), W.precision(), true, b != nullptr, e}, w.get_desc());
+  const Key k{M, W.K(), W.N(), omp_get_max_threads(), W.precision(), true, b != nullptr, e};
+  Cached& c = matmul_for(k, w.get_desc());
   if (W.precision() == Precision::F32) return run(c, y, x, w.get_data_handle(), b);
   // bf16 kernels read bf16 activations: round x once into scratch that lives as long as the
   // thread, so the hot path allocates only when a larger batch first arrives.

@@ -14,7 +14,9 @@ namespace {
 
 constexpr float kStd = 0.02f;
 
-bool is_norm_weight(const ParamInfo& p) { return p.name.find("norm") != std::string::npos && p.name.ends_with(".weight"); }
+bool is_norm_weight(const ParamInfo& p) {
+  return p.name.find("norm") != std::string::npos && p.name.ends_with(".weight");
+}
 
 // The standard deviation of the entries of a linear weight [rows, cols] under `w`.
 float linear_std(int64_t rows, int64_t cols, WeightInit w) {

@@ -25,12 +25,24 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// One thread's buffers for forward (and backward) passes of its slices of a batch.
+struct ThreadBuffers {
+  Activations act;
+  BackwardBuffers bw;  // training only
+  std::vector<float> pixels, dlogits;
+  std::vector<int32_t> labels;
+
+  void fit(const ViTConfig& c, int images) {
+    pixels.resize(size_t(images) * c.in_chans * c.image_size * c.image_size);
+    labels.resize(images), dlogits.resize(size_t(images) * c.num_classes);
+  }
+};
+
 // Loss, accuracy and confusion of the evaluation set: each rank takes a contiguous share in
 // chunks of `batch` images, one thread per chunk, and the sums meet in one all-reduce.
 EvalResult evaluate_impl(const ViT& m, const Dataset& d, int batch, const dist::Comm& comm) {
   const ViTConfig& c = m.cfg;
   const int K = c.num_classes;
-  const long in = long(c.in_chans) * c.image_size * c.image_size;
   const long lo = long(d.count) * comm.rank() / comm.size(), hi = long(d.count) * (comm.rank() + 1) / comm.size();
   const int chunks = int((hi - lo + batch - 1) / batch);
   std::vector<uint32_t> idx(d.count);
@@ -39,26 +51,21 @@ EvalResult evaluate_impl(const ViT& m, const Dataset& d, int batch, const dist::
   // count exactly up to 2^53).
   const size_t width = 2 + size_t(K) * K;
   std::vector<double> sums(size_t(chunks) * width, 0.0);
-  struct Worker {
-    Activations a;
-    std::vector<float> pixels;
-    std::vector<int32_t> labels;
-  };
-  std::vector<Worker> workers(max_threads());
+  std::vector<ThreadBuffers> workers(max_threads());
   parallel_tasks(chunks, [&](int t, int thread) {
-    Worker& w = workers[thread];
-    w.pixels.resize(size_t(batch) * in), w.labels.resize(batch);
+    ThreadBuffers& w = workers[thread];
+    w.fit(c, batch);
     const long i = lo + long(t) * batch;
     const int b = int(std::min<long>(batch, hi - i));
     make_batch(d, idx.data() + i, b, Augment{.enabled = false}, 0, 0, i, c.preprocess, w.pixels.data(),
                w.labels.data());
-    vit_forward(m, w.pixels.data(), b, w.a);
+    vit_forward(m, w.pixels.data(), b, w.act);
     double* s = sums.data() + size_t(t) * width;
     int right = 0;
-    s[0] = cross_entropy(w.a.logits, w.labels.data(), b, K, 0.0f, nullptr, &right) * b;
+    s[0] = cross_entropy(w.act.logits, w.labels.data(), b, K, 0.0f, nullptr, &right) * b;
     s[1] = right;
     for (int j = 0; j < b; ++j) {
-      const float* z = w.a.logits + long(j) * K;
+      const float* z = w.act.logits + long(j) * K;
       s[2 + size_t(w.labels[j]) * K + (std::max_element(z, z + K) - z)] += 1;
     }
   });
@@ -187,10 +194,9 @@ class Stepper {
     const ViTConfig& c = m_.cfg;
     const size_t n = m_.params.size();
     parallel_tasks(local_slots_, [&](int j, int thread) {
-      Worker& w = workers_[thread];
+      ThreadBuffers& w = workers_[thread];
       w.act.keep_all = true;
-      w.pixels.resize(size_t(per_slot_) * c.in_chans * c.image_size * c.image_size);
-      w.labels.resize(per_slot_), w.dlogits.resize(size_t(per_slot_) * c.num_classes);
+      w.fit(c, per_slot_);
       const long first = st.position * o_.batch + long(comm_.rank() * local_slots_ + j) * per_slot_;
       make_batch(d, order + first, per_slot_, o_.augment, o_.seed, epoch, first, c.preprocess, w.pixels.data(),
                  w.labels.data());
@@ -233,12 +239,6 @@ class Stepper {
   bool sync = false;  // barrier before the all-reduce, so that its time is the transfer alone
 
  private:
-  struct Worker {  // one thread's buffers
-    Activations act;
-    BackwardBuffers bw;
-    std::vector<float> pixels, dlogits;
-    std::vector<int32_t> labels;
-  };
   ViT& m_;
   const TrainOptions& o_;
   const AdamWConfig& opt_;
@@ -248,7 +248,7 @@ class Stepper {
   // This rank's slots' gradients, each followed by the slot's loss, correct count and (after
   // the tree) the interruption flag; the tree and the all-reduce leave the batch's in slot 0.
   std::vector<float> grads_;
-  std::vector<Worker> workers_;
+  std::vector<ThreadBuffers> workers_;
 };
 
 // Ranks stop together, or their collectives would no longer match.
