@@ -205,6 +205,8 @@ void image_seeds() {
   put("image", "rgb.ppm", image_seed(1, 4, 3, ppm));
   put("image", "moon_gray.png", image_seed(2, 32, 28, slurp(fixtures + "moon_64x48_gray.png")));
   put("image", "tiny.gif", image_seed(1 | 4, 30, 24, slurp(fixtures + "tiny_21x30.gif")));
+  put("image", "progressive.jpg", image_seed(1 | 2, 32, 32, slurp(fixtures + "progressive_field.jpg")));
+  put("image", "cmyk.jpg", image_seed(1 | 4, 24, 20, slurp(fixtures + "tiny_cmyk.jpg")));
   // Known-bad (tests/io/image_test.cpp): truncated, absurd dimensions, overfull Huffman table.
   put("image", "bad_truncated.png", image_seed(1, 8, 8, png.substr(0, png.size() / 2)));
   Bytes wide = png;

@@ -9,7 +9,8 @@ packages=(
   build-essential cmake pkg-config
   libdnnl-dev                     # oneDNN: GEMM (OpenMP threading)
   libopenblas-openmp-dev          # LAPACK (SVD), OpenMP threading
-  libstb-dev                      # image decoding
+  libstb-dev                      # PNG, BMP, GIF, PNM decoding
+  libjpeg62-turbo-dev             # JPEG decoding (the libjpeg-turbo PIL uses)
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev libomp-14-dev   # libFuzzer targets (scripts/fuzz.sh)

@@ -5,7 +5,8 @@ torchvision make of them, for tests/io/image_test.cpp.
 Run with Debian's python3 (Pillow 9.4, torchvision 0.14):  /usr/bin/python3 tools/gen_image_fixtures.py
 
 Files written:
-  <image>                 the test images (PNG RGB / RGBA / L, JPEG, GIF, BMP)
+  <image>                 the test images (PNG RGB / RGBA / L; JPEG baseline, progressive,
+                          grey, CMYK, 4:4:4; GIF; BMP)
   <image>.rgb, <image>.l  PIL's decode: raw uint8 of Image.open().convert('RGB') / convert('L')
   images.txt              <image> <width> <height>
   <case>.f32              torchvision's output tensor, raw little-endian float32, CHW
@@ -126,6 +127,18 @@ def bars(rng):
     return Image.fromarray(a)
 
 
+def again(name, *modes):
+    """An image written earlier in the list, reread and converted to each of modes in turn."""
+
+    def make(rng):
+        im = Image.open(os.path.join(OUT, name))
+        for mode in modes:
+            im = im.convert(mode)
+        return im.copy()
+
+    return make
+
+
 def save_images(rng):
     specs = [
         ("street_300x200.png", street, {}),
@@ -134,6 +147,12 @@ def save_images(rng):
         ("field_256x192.jpg", field, {"quality": 90}),
         ("tiny_21x30.gif", tiny, {}),
         ("bars_40x25.bmp", bars, {}),
+        # JPEG variants, each re-encoding an image above: progressive, grey, CMYK (PIL writes an
+        # Adobe marker and inverted values), and colour without chroma subsampling.
+        ("progressive_field.jpg", again("field_256x192.jpg"), {"progressive": True, "quality": 50}),
+        ("moon_gray.jpg", again("moon_64x48_gray.png"), {"quality": 80}),
+        ("tiny_cmyk.jpg", again("tiny_21x30.gif", "RGB", "CMYK"), {"quality": 85}),
+        ("street_444.jpg", again("street_300x200.png"), {"quality": 95, "subsampling": 0}),
     ]
     lines = []
     for name, make, opts in specs:

@@ -1,4 +1,4 @@
-// Decoding with stb_image, then PIL's colour conversions, PIL's resampling and torchvision's
+// Decoding (libjpeg-turbo for JPEG, stb_image for the other formats), then PIL's colour conversions, PIL's resampling and torchvision's
 // crop and tensor conversion, each written to give the very same bits as the Python code.
 #include "io/image.h"
 
@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "io/jpeg.h"
 
 // stb_image is C written for C compilers; keep its warnings out of stricter builds of ours.
 #pragma GCC diagnostic push
@@ -31,7 +32,6 @@ static inline void* stb_memcpy(void* dst, const void* src, size_t n) { return n 
 #define memcpy stb_memcpy
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_STDIO  // files are read here, with a size bound
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
@@ -267,66 +267,6 @@ int source_eof(void* user) {
   return s.pos >= s.size;
 }
 
-// Where the data after a JPEG's start-of-image marker begins; 0 if it is not a JPEG. stb_image
-// takes any number of 0xFF fill bytes before a marker's code, this one's too (found by fuzzing:
-// FF FF D8 slipped past a check that wanted FF D8).
-size_t jpeg_start(const uint8_t* d, size_t n) {
-  size_t i = 0;
-  while (i < n && d[i] == 0xFF) ++i;
-  return i > 0 && i < n && d[i] == 0xD8 ? i + 1 : 0;
-}
-
-// Debian's stb_image (2.27) trusts a JPEG's Huffman tables (2.28 checks): it writes past its
-// tables when their symbol counts add up to more than 256, and a scan that uses a table no DHT
-// segment defined decodes with uninitialised memory, into symbol ids out of range (found by
-// fuzzing). Read every DHT and SOS segment stb could read - in the headers or between the scans
-// of progressive files - and check them first.
-bool jpeg_huffman_tables_ok(const uint8_t* d, size_t n) {
-  const size_t soi = jpeg_start(d, n);
-  if (soi == 0) return true;  // not a JPEG
-  bool defined[2][4] = {};    // [DC, AC][table id]
-  bool progressive = false;
-  size_t i = soi;
-  while (i + 1 < n) {
-    const uint8_t m = d[i + 1];
-    // Outside a marker: entropy-coded data, a stuffed zero, a restart marker or fill bytes.
-    if (d[i] != 0xFF || m == 0x00 || m == 0xFF || (m >= 0xD0 && m <= 0xD7)) {
-      ++i;
-      continue;
-    }
-    if (m == 0xD9) break;  // end of image: stb reads no further
-    if (m == 0xD8 || m == 0x01) {  // markers without a length
-      i += 2;
-      continue;
-    }
-    if (i + 3 >= n) break;
-    const size_t end = i + 2 + (size_t(d[i + 2]) << 8 | d[i + 3]);
-    if (m == 0xC2) progressive = true;
-    for (size_t t = i + 4; m == 0xC4 && t < end && t < n;) {  // DHT: tables of class/id, 16 counts, symbols
-      size_t symbols = 0;
-      for (size_t k = t + 1; k < t + 17 && k < n; ++k) symbols += d[k];
-      if (symbols > 256) return false;
-      if (d[t] >> 4 <= 1 && (d[t] & 15) <= 3) defined[d[t] >> 4][d[t] & 15] = true;
-      t += 17 + symbols;
-    }
-    // SOS: component count, (component, DC table << 4 | AC table) each, then the spectral
-    // start and the successive approximation. Progressive scans use the DC tables in a first
-    // DC scan only, the AC tables in AC scans only; the others use both.
-    if (m == 0xDA && i + 4 < n) {
-      const size_t components = d[i + 4], spectral = i + 5 + 2 * components;
-      if (spectral + 2 >= n) break;
-      const bool dc = !progressive || (d[spectral] == 0 && d[spectral + 2] >> 4 == 0);
-      const bool ac = !progressive || d[spectral] != 0;
-      for (size_t k = 0; k < components; ++k) {
-        const int td = d[i + 6 + 2 * k] >> 4, ta = d[i + 6 + 2 * k] & 15;
-        if ((dc && td <= 3 && !defined[0][td]) || (ac && ta <= 3 && !defined[1][ta])) return false;
-      }
-    }
-    i = end;
-  }
-  return true;
-}
-
 // stb_image allocates a PNG data chunk's declared length before reading it: a 100-byte file
 // could have it allocate 2 GiB. Every chunk up to IEND must fit in the file.
 bool png_chunks_fit(const uint8_t* d, size_t n) {
@@ -361,8 +301,9 @@ bool pnm_numbers_fit(const uint8_t* d, size_t n) {
 }
 
 // The fewest bytes in which the format can hold a w x h image, from its best compression.
-// stb_image allocates for the declared size before it reads the data, so a smaller file
-// would have it allocate for pixels that are not there.
+// The decoders allocate for the declared size before they read the data (libjpeg: the whole
+// image's coefficients for a progressive file), so a smaller file would have them allocate
+// for pixels that are not there.
 //   PNG: deflate expands at most 1032-fold; the raw rows follow from IHDR's depth and colours.
 //   JPEG: a block of 8x8 pixels takes at least one bit: 512 pixels per byte.
 //   GIF: a 12-bit LZW code stands for at most 4091 pixels: 2727 pixels per byte.
@@ -378,7 +319,7 @@ uint64_t min_encoded_bytes(const uint8_t* d, size_t n, int w, int h) {
     }
     return uint64_t(h) * (1 + (uint64_t(w) * bits + 7) / 8) / 1032;
   }
-  if (jpeg_start(d, n)) return pixels / 512;
+  if (is_jpeg(d, n)) return pixels / 512;
   if (starts("GIF8")) return pixels / 2727;
   if (starts("BM")) return pixels / 8;
   return pixels;
@@ -392,17 +333,35 @@ std::string stb_reason() {
   return r && *r ? r : "no reason given";
 }
 
+// PIL's convert() to L or RGB of w x h pixels with n channels: 1 grey, 2 grey + alpha, 3 RGB,
+// 4 RGBA. Alpha is dropped as convert() drops it.
+Image convert(const uint8_t* px, int n, int w, int h, int channels) {
+  Image img{w, h, channels, std::vector<uint8_t>(size_t(w) * h * channels)};
+  for (size_t i = 0; i < size_t(w) * h; ++i) {
+    const uint8_t* p = px + i * n;
+    uint8_t* q = &img.pixels[i * channels];
+    if (n <= 2) std::fill_n(q, channels, p[0]);
+    else if (channels == 3) std::copy_n(p, 3, q);
+    else q[0] = uint8_t((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16);  // PIL's L24: ITU-R 601-2 luma
+  }
+  return img;
+}
+
 }  // namespace
 
 std::array<int, 2> image_size(const uint8_t* data, size_t size, const std::string& name) {
   if (size == 0) fail(name, ": empty file");
   if (size > kMaxFileBytes) fail(name, kTooLarge);
-  if (!jpeg_huffman_tables_ok(data, size)) fail(name, ": corrupt JPEG (bad or missing Huffman table)");
   if (!png_chunks_fit(data, size)) fail(name, ": truncated or corrupt PNG (a chunk runs past the end of the file)");
   if (!pnm_numbers_fit(data, size)) fail(name, ": corrupt PNM (a header number has more than 9 digits)");
   int w = 0, h = 0, n = 0;
-  stbi__g_failure_reason = nullptr;
-  if (!stbi_info_from_memory(data, int(size), &w, &h, &n)) fail(name, ": not an image (", stb_reason(), ")");
+  if (is_jpeg(data, size)) {
+    const std::array<int, 2> size2 = jpeg_size(data, size, name);
+    w = size2[0], h = size2[1];
+  } else {
+    stbi__g_failure_reason = nullptr;
+    if (!stbi_info_from_memory(data, int(size), &w, &h, &n)) fail(name, ": not an image (", stb_reason(), ")");
+  }
   if (w <= 0 || h <= 0 || w > kMaxSide || h > kMaxSide || long(w) * h > kMaxPixels)
     fail(name, ": image dimensions ", w, "x", h, " are out of range (at most ", kMaxSide, " per side, ", kMaxPixels,
          " pixels)");
@@ -414,6 +373,10 @@ std::array<int, 2> image_size(const uint8_t* data, size_t size, const std::strin
 Image decode_image(const uint8_t* data, size_t size, int channels, const std::string& name) {
   if (channels != 1 && channels != 3) fail(name, ": cannot load an image as ", channels, " channels (1 or 3)");
   auto [w, h] = image_size(data, size, name);
+  if (is_jpeg(data, size)) {
+    Image img = decode_jpeg(data, size, name);
+    return img.channels == channels ? img : convert(img.pixels.data(), img.channels, w, h, channels);
+  }
   int n = 0;
   const stbi_io_callbacks io{source_read, source_skip, source_eof};
   Source src{data, size};
@@ -421,17 +384,7 @@ Image decode_image(const uint8_t* data, size_t size, int channels, const std::st
   std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_callbacks(&io, &src, &w, &h, &n, 0), &stbi_image_free);
   if (src.overrun) fail(name, ": truncated image");
   if (!px) fail(name, ": corrupt image (", stb_reason(), ")");
-
-  // n: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA. Alpha is dropped as PIL's convert() drops it.
-  Image img{w, h, channels, std::vector<uint8_t>(size_t(w) * h * channels)};
-  for (size_t i = 0; i < size_t(w) * h; ++i) {
-    const uint8_t* p = px.get() + i * n;
-    uint8_t* q = &img.pixels[i * channels];
-    if (n <= 2) std::fill_n(q, channels, p[0]);
-    else if (channels == 3) std::copy_n(p, 3, q);
-    else q[0] = uint8_t((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16);  // PIL's L24: ITU-R 601-2 luma
-  }
-  return img;
+  return convert(px.get(), n, w, h, channels);
 }
 
 Image load_image(const std::string& path, int channels) {

@@ -1,5 +1,5 @@
 #pragma once
-// Images in, model input out: decoding (stb_image) and the preprocessing each ecosystem
+// Images in, model input out: decoding (libjpeg-turbo, stb_image) and the preprocessing each ecosystem
 // trains with, reproduced bit for bit from PIL + torchvision so that `classify` sees
 // exactly what PyTorch sees.
 #include <array>
