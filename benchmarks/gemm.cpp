@@ -1,6 +1,10 @@
 // The linear layers' GEMM on ViT shapes (rows = batch x 197 tokens): packed fp32 and bf16
 // weights, plain fp32 weights (training), and the general gemm() of attention and backward.
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+
 #include "core/gemm.h"
+#include "core/small_gemm.h"
 #include "limits.h"
 
 namespace vitqk::micro {
@@ -64,6 +68,38 @@ void BM_GemmBackward(benchmark::State& state) {
   report_flops(state, t, 2.0 * M * N * K);
 }
 BENCHMARK(BM_GemmBackward)->ArgName("dW")->Arg(0)->Arg(1)->UseRealTime();
+
+// One attention head's products, oneDNN's sgemm against the register kernel (small_gemm.h),
+// each thread on its own head as attention runs them. Shapes: {trans_a, trans_b, M, N, K}.
+constexpr int kHeadShapes[][5] = {
+    {0, 1, 50, 50, 16},    // scores Q K^T, default training model
+    {0, 0, 50, 16, 50},    // A V, and dQ = dS K
+    {1, 0, 50, 16, 50},    // dV = A^T dO, dK = dS^T Q
+    {0, 1, 50, 50, 64},    // merged scores (q_width = D)
+    {0, 1, 197, 197, 64},  // ViT-B scores
+    {0, 0, 197, 64, 197},  // ViT-B A V
+};
+
+void BM_HeadGemm(benchmark::State& state) {
+  const bool kernel = state.range(0);
+  const int* s = kHeadShapes[state.range(1)];
+  const bool ta = s[0], tb = s[1];
+  const int M = s[2], N = s[3], K = s[4], threads = omp_get_max_threads(), reps = 64;
+  const auto A = random_floats(size_t(M) * K, 1), B = random_floats(size_t(K) * N, 2);
+  std::vector<float> C(size_t(threads) * M * N);
+  const int lda = ta ? M : K, ldb = tb ? K : N;
+  Stopwatch t;
+  for (auto _ : state) {
+#pragma omp parallel
+    for (int r = 0; r < reps; ++r) {
+      float* c = C.data() + size_t(omp_get_thread_num()) * M * N;
+      if (!kernel || !small_gemm(ta, tb, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, c, N))
+        dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, c, N);
+    }
+  }
+  report_flops(state, t, 2.0 * M * N * K * threads * reps);
+}
+BENCHMARK(BM_HeadGemm)->ArgNames({"kernel", "shape"})->ArgsProduct({{0, 1}, {0, 1, 2, 3, 4, 5}})->UseRealTime();
 
 }  // namespace
 }  // namespace vitqk::micro

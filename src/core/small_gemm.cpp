@@ -1,0 +1,158 @@
+#include "core/small_gemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+#include <vector>
+
+#include "core/peak.h"
+
+namespace vitqk {
+
+namespace {
+
+constexpr int kMaxDim = 1024;
+
+// One register tile: MR rows of C by NV vectors of 16 columns, the last vector masked.
+// A is read by broadcasts, so op(A)(i, k) = a[i * sa + k * sk] serves both layouts at no
+// cost; B rows are contiguous (a transposed B has been copied into rows).
+struct Tile {
+  const float* a;
+  long sa, sk;
+  const float* b;
+  long ldb;
+  float* c;
+  long ldc;
+  int K;
+  __mmask16 last;
+  float alpha, beta;
+};
+
+template <int MR, int NV>
+__attribute__((target("avx512f"))) void tile(const Tile& t) {
+  // Locals, and every loop over the tile unrolled: else GCC 12 keeps the accumulators in
+  // memory too, storing all of them on every step of k.
+  const long sa = t.sa, sk = t.sk, ldb = t.ldb, ldc = t.ldc;
+  const int K = t.K;
+  const __mmask16 last = t.last;
+  __m512 acc[MR][NV];
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  const float* a = t.a;
+  const float* b = t.b;
+  for (int k = 0; k < K; ++k, a += sk, b += ldb) {
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      bv[v] = v + 1 < NV ? _mm512_loadu_ps(b + 16 * v) : _mm512_maskz_loadu_ps(last, b + 16 * v);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      const __m512 ar = _mm512_set1_ps(a[r * sa]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
+    }
+  }
+  const __m512 alpha = _mm512_set1_ps(t.alpha), beta = _mm512_set1_ps(t.beta);
+  const bool accumulate = t.beta != 0.0f;
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      float* c = t.c + r * ldc + 16 * v;
+      const __mmask16 m = v + 1 < NV ? __mmask16(0xFFFF) : last;
+      __m512 y = _mm512_mul_ps(alpha, acc[r][v]);
+      if (accumulate) y = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m, c), y);
+      _mm512_mask_storeu_ps(c, m, y);
+    }
+}
+
+// rows[k][j] = B[j][k] for j < nj, k < nk (both at most 16): 16 rows loaded, transposed in
+// registers (the usual unpack / shuffle / lane-shuffle network), nk rows of 16 stored. A
+// scalar copy cost as much as the product it feeds for attention's 16-wide heads.
+__attribute__((target("avx512f"))) void transpose16(const float* B, long ldb, int nj, int nk, float* rows, long ld) {
+  const __mmask16 km = __mmask16((1u << nk) - 1);
+  __m512 r[16], t[16];
+  for (int j = 0; j < 16; ++j) r[j] = j < nj ? _mm512_maskz_loadu_ps(km, B + j * ldb) : _mm512_setzero_ps();
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+  for (int k = 0; k < nk; ++k) _mm512_storeu_ps(rows + k * ld, r[k]);
+}
+
+// Rows per tile for NV vectors: as many accumulators as leave registers for B and a
+// broadcast, and for one vector enough rows that loads of B are few beside the FMAs.
+constexpr int rows_for(int nv) { return nv == 1 ? 12 : nv == 4 ? 6 : 8; }
+
+using TileFn = void (*)(const Tile&);
+
+template <int NV, size_t... R>
+constexpr std::array<TileFn, sizeof...(R)> tiles_of(std::index_sequence<R...>) {
+  return {tile<int(R) + 1, NV>...};
+}
+
+// The tile of NV vectors and `rows` rows: full tiles, and the shorter ones at the bottom edge.
+TileFn tile_for(int nv, int rows) {
+  static constexpr auto t1 = tiles_of<1>(std::make_index_sequence<rows_for(1)>());
+  static constexpr auto t2 = tiles_of<2>(std::make_index_sequence<rows_for(2)>());
+  static constexpr auto t3 = tiles_of<3>(std::make_index_sequence<rows_for(3)>());
+  static constexpr auto t4 = tiles_of<4>(std::make_index_sequence<rows_for(4)>());
+  switch (nv) {
+    case 1: return t1[size_t(rows - 1)];
+    case 2: return t2[size_t(rows - 1)];
+    case 3: return t3[size_t(rows - 1)];
+    default: return t4[size_t(rows - 1)];
+  }
+}
+
+}  // namespace
+
+bool small_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+                const float* B, int ldb, float beta, float* C, int ldc) {
+  static const bool avx512 = cpu_info().avx512f;
+  if (!avx512 || N > kMaxDim || K > kMaxDim || M <= 0 || N <= 0 || K <= 0) return false;
+  long ldbr = ldb;
+  if (trans_b) {  // B is [N, K]: copy it to rows of op(B) = [K, N]
+    static thread_local std::vector<float> rows;
+    ldbr = (N + 15) / 16 * 16;
+    rows.resize(size_t(K) * size_t(ldbr));
+    for (int j = 0; j < N; j += 16)
+      for (int k = 0; k < K; k += 16)
+        transpose16(B + long(j) * ldb + k, ldb, std::min(16, N - j), std::min(16, K - k), &rows[size_t(k) * size_t(ldbr) + size_t(j)], ldbr);
+    B = rows.data();
+  }
+  const long sa = trans_a ? 1 : lda, sk = trans_a ? lda : 1;
+  for (int j0 = 0; j0 < N; j0 += 64) {
+    const int cols = std::min(64, N - j0), nv = (cols + 15) / 16;
+    const int rem = cols - 16 * (nv - 1);
+    const __mmask16 last = __mmask16((1u << rem) - 1);
+    const int mr = rows_for(nv);
+    for (int i0 = 0; i0 < M; i0 += mr) {
+      const int rows = std::min(mr, M - i0);
+      const Tile t{A + i0 * sa, sa, sk, B + j0, ldbr, C + long(i0) * ldc + j0, ldc, K, last, alpha, beta};
+      tile_for(nv, rows)(t);
+    }
+  }
+  return true;
+}
+
+}  // namespace vitqk
