@@ -296,7 +296,7 @@ void vit_backward(const ViT& m, const float* dlogits, const Activations& a, floa
     // MLP: res_out = res_mid + fc2(gelu(fc1(norm2(res_mid)))); w.dres holds dL/d res_out.
     std::fill(w.dhidden, w.dhidden + long(Bn) * M, 0.0f);
     linear_backward(w.dhidden, g(o.fc2_w), g(o.fc2_b), w.dres, A.gelu, m.p(o.fc2_w), Bn, M, D);
-    gelu_backward(w.dhidden, A.fc1, w.dhidden, long(Bn) * M);
+    gelu_backward(w.dhidden, A.fc1, A.gelu, w.dhidden, long(Bn) * M);
     std::fill(w.dln, w.dln + long(Bn) * D, 0.0f);
     linear_backward(w.dln, g(o.fc1_w), g(o.fc1_b), w.dhidden, A.ln2, m.p(o.fc1_w), Bn, D, M);
     layernorm_backward(w.dres, g(o.ln2_w), g(o.ln2_b), w.dln, A.res_mid, A.ln2_mean, A.ln2_rstd, m.p(o.ln2_w), Bn, D);
