@@ -375,7 +375,7 @@ TEST_F(ImageErrors, CorruptJpegTables) {
 // by more than 31 bits (UBSan's report). libjpeg decodes it, as PIL does, to the same pixels
 // (the CRC-32 of PIL's Image.open(f).convert("RGB").tobytes()).
 TEST_F(ImageErrors, JpegCodesPastTheData) {
-  const std::vector<char> seed = read_bytes(std::string(VITQK_FUZZ_CORPUS) + "/image/ub-jpeg-shift");
+  const std::vector<char> seed = read_bytes(std::string(VITQK_FUZZ_CORPUS) + "/image/crash-jpeg-shift-past-data");
   ASSERT_GT(seed.size(), 3u);  // the fuzzer's 3 bytes of preprocessing, then the file
   const Image img = load_image(file("shift.jpg", {seed.begin() + 3, seed.end()}), 3);
   ASSERT_EQ(img.width, 16);
