@@ -14,6 +14,22 @@
 
 namespace vitqk::testing {
 
+// Entry (i, j) of op(A) op(B), op(X) = X or X^T of row-major X with row stride ld, in float64,
+// and the sum of its terms' magnitudes (the scale of a float32 result's rounding error).
+struct ProductEntry {
+  double value, magnitude;
+};
+inline ProductEntry product_entry(bool ta, bool tb, const float* A, int lda, const float* B, int ldb, int i, int j,
+                                  int K) {
+  ProductEntry e{0, 0};
+  for (int k = 0; k < K; ++k) {
+    const double a = ta ? A[size_t(k) * lda + i] : A[size_t(i) * lda + k];
+    const double b = tb ? B[size_t(j) * ldb + k] : B[size_t(k) * ldb + j];
+    e.value += a * b, e.magnitude += std::fabs(a * b);
+  }
+  return e;
+}
+
 inline std::string fixture(const std::string& rel) { return std::string(VITQK_FIXTURES) + "/" + rel; }
 
 // The whole file as bytes ("" if it cannot be read).

@@ -11,6 +11,7 @@
 
 #include "core/peak.h"
 #include "core/rng.h"
+#include "testing.h"
 
 namespace vitqk {
 namespace {
@@ -71,12 +72,7 @@ TEST(Gemm, AllTransposesStridesAlphaBeta) {
         gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
         for (int i = 0; i < M; ++i)
           for (int j = 0; j < N; ++j) {
-            double acc = 0, mag = 0;
-            for (int k = 0; k < K; ++k) {
-              const double a = ta ? A[size_t(k) * lda + i] : A[size_t(i) * lda + k];
-              const double b = tb ? B[size_t(j) * ldb + k] : B[size_t(k) * ldb + j];
-              acc += a * b, mag += std::fabs(a * b);
-            }
+            const auto [acc, mag] = testing::product_entry(ta, tb, A.data(), lda, B.data(), ldb, i, j, K);
             const double want = alpha * acc + beta * C0[size_t(i) * ldc + j];
             ASSERT_NEAR(C[size_t(i) * ldc + j], want, 1e-6 * (mag + 1)) << ta << tb << " " << M << "x" << N << "x" << K;
           }

@@ -11,6 +11,7 @@
 
 #include "core/peak.h"
 #include "core/rng.h"
+#include "testing.h"
 
 namespace vitqk {
 namespace {
@@ -40,12 +41,7 @@ TEST(SmallGemm, MatchesReferenceOnEveryEdge) {
               ASSERT_TRUE(small_gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc));
               for (int i = 0; i < M; ++i) {
                 for (int j = 0; j < N; ++j) {
-                  double acc = 0, mag = 0;
-                  for (int k = 0; k < K; ++k) {
-                    const double a = ta ? A[size_t(k) * lda + i] : A[size_t(i) * lda + k];
-                    const double b = tb ? B[size_t(j) * ldb + k] : B[size_t(k) * ldb + j];
-                    acc += a * b, mag += std::fabs(a * b);
-                  }
+                  const auto [acc, mag] = testing::product_entry(ta, tb, A.data(), lda, B.data(), ldb, i, j, K);
                   const double c0 = beta == 0.0f ? 0.0 : C0[size_t(i) * ldc + j];
                   // float32 accumulation over K terms: K ulps of the magnitude bound it.
                   ASSERT_NEAR(C[size_t(i) * ldc + j], alpha * acc + beta * c0, 1.2e-7 * K * (mag + std::fabs(c0)) + 1e-30)
