@@ -1,5 +1,6 @@
-// Decoding (libjpeg-turbo for JPEG, stb_image for the other formats), then PIL's colour conversions, PIL's resampling and torchvision's
-// crop and tensor conversion, each written to give the very same bits as the Python code.
+// Decoding (libjpeg-turbo for JPEG, stb_image for the other formats), then PIL's colour
+// conversions, PIL's resampling and torchvision's crop and tensor conversion, each written to
+// give the very same bits as the Python code.
 #include "io/image.h"
 
 #include <algorithm>
