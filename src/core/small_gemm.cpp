@@ -116,7 +116,7 @@ constexpr std::array<TileFn, sizeof...(R)> tiles_of(std::index_sequence<R...>) {
   return {tile<int(R) + 1, NV>...};
 }
 
-// The tile of NV vectors and `rows` rows: full tiles, and the shorter ones at the bottom edge.
+// The tile of NV vectors and `rows` rows, 1 <= rows <= rows_for(NV).
 TileFn tile_for(int nv, int rows) {
   static constexpr auto t1 = tiles_of<1>(std::make_index_sequence<rows_for(1)>());
   static constexpr auto t2 = tiles_of<2>(std::make_index_sequence<rows_for(2)>());
@@ -143,7 +143,8 @@ bool small_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
     rows.resize(size_t(K) * size_t(ldbr));
     for (int j = 0; j < N; j += 16)
       for (int k = 0; k < K; k += 16)
-        transpose16(B + long(j) * ldb + k, ldb, std::min(16, N - j), std::min(16, K - k), &rows[size_t(k) * size_t(ldbr) + size_t(j)], ldbr);
+        transpose16(B + long(j) * ldb + k, ldb, std::min(16, N - j), std::min(16, K - k),
+                    &rows[size_t(k) * size_t(ldbr) + size_t(j)], ldbr);
     B = rows.data();
   }
   const long sa = trans_a ? 1 : lda, sk = trans_a ? lda : 1;
