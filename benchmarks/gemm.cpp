@@ -78,6 +78,9 @@ constexpr int kHeadShapes[][5] = {
     {0, 1, 50, 50, 64},    // merged scores (q_width = D)
     {0, 1, 197, 197, 64},  // ViT-B scores
     {0, 0, 197, 64, 197},  // ViT-B A V
+    {1, 0, 197, 64, 197},  // ViT-B dV = A^T dO
+    {0, 1, 66, 197, 64},   // ViT-Ti inference: a third of a head's query rows, scores
+    {0, 0, 66, 64, 197},   // and A V
 };
 
 void BM_HeadGemm(benchmark::State& state) {
@@ -99,7 +102,7 @@ void BM_HeadGemm(benchmark::State& state) {
   }
   report_flops(state, t, 2.0 * M * N * K * threads * reps);
 }
-BENCHMARK(BM_HeadGemm)->ArgNames({"kernel", "shape"})->ArgsProduct({{0, 1}, {0, 1, 2, 3, 4, 5}})->UseRealTime();
+BENCHMARK(BM_HeadGemm)->ArgNames({"kernel", "shape"})->ArgsProduct({{0, 1}, benchmark::CreateDenseRange(0, std::size(kHeadShapes) - 1, 1)})->UseRealTime();
 
 }  // namespace
 }  // namespace vitqk::micro

@@ -22,11 +22,11 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
       for (int j = 0; j < N; ++j) C[(long)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(long)i * ldc + j];
     return;
   }
-  // Inside a parallel region each call is one thread's share; the smallest, attention's
-  // per-head products in small models (50 x 50 x 16: 1.4-1.8x faster here, benchmarks/gemm.cpp
-  // BM_HeadGemm), go to the register kernel. On ViT-B's heads the two are even, and on the
-  // larger products of training's backward oneDNN is faster.
-  constexpr long kSmallMacs = 200000;
+  // Inside a parallel region each call is one thread's share: attention's per-head products
+  // (50 x 50 x 16 in the default training model, 197 x 197 x 64 and blocks of its rows in
+  // ViT-Ti/B), which the register kernel runs 1.1-1.8x faster than oneDNN's sgemm
+  // (benchmarks/gemm.cpp, BM_HeadGemm). Past a head of 197 tokens (577 at 384 pixels) oneDNN.
+  constexpr long kSmallMacs = 4000000;
   if (omp_in_parallel() && long(M) * N * K <= kSmallMacs &&
       small_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
     return;
