@@ -2,10 +2,11 @@
 """Training speed of vitqk against PyTorch, same model, recipe, data and threads, in one run.
 
     /usr/bin/python3 tools/peers/train_bench.py [--vitqk build/vitqk] [--threads 2] [--images 6400]
+                                                [--model-config FILE]
 
 For each query-key form (factorized, merged) it runs `vitqk train` and tools/torch_train.py (the
 PyTorch reference of the same recipe) for one epoch of the first --images Fashion-MNIST training
-images on the default model and batch, and prints both engines' training images/s (the training
+images on the default model (or --model-config's) and batch, and prints both engines' training images/s (the training
 loop only: batches, forward, backward, optimiser; evaluation excluded) and their ratio. PyTorch
 runs at its best set-up, as in `vitqk bench --peers`: OpenMP OpenBLAS, its thread count, raised
 glibc malloc thresholds, the faster of the two OPENBLAS_CORETYPE settings. --json prints JSON.
@@ -39,10 +40,11 @@ def main():
     ap.add_argument("--vitqk", default=os.path.join(ROOT, "build", "vitqk"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--images", type=int, default=6400, help="training images (one epoch of them)")
+    ap.add_argument("--model-config", help="model sizes as `vitqk train --model-config` reads them")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     common = ["--epochs", "1", "--batch", "128", "--limit-train", str(a.images), "--limit-test", "256",
-              "--threads", str(a.threads), "-q"]
+              "--threads", str(a.threads), "-q"] + (["--model-config", a.model_config] if a.model_config else [])
     torch_env = dict(os.environ, LD_LIBRARY_PATH="/usr/lib/x86_64-linux-gnu/openblas-openmp",
                      OMP_NUM_THREADS=str(a.threads), MALLOC_MMAP_THRESHOLD_="33554432",
                      MALLOC_TRIM_THRESHOLD_="4294967296")
