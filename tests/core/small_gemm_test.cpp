@@ -1,6 +1,7 @@
 // The register kernel of attention's per-head products against a float64 reference: every
 // transpose, row counts around its tile heights (6 and 8), column counts around its vector
-// width (16) and block width (64), beta 0 (C not read, so NaN there stays harmless) and not.
+// width (16) and block width (64), beta 0 (C not read, so NaN there stays harmless) and not;
+// and the 197-token heads of ViT-Ti/B.
 #include "core/small_gemm.h"
 
 #include <gtest/gtest.h>
@@ -23,36 +24,55 @@ std::vector<float> random(size_t n, uint64_t seed) {
   return v;
 }
 
+// One product against float64: C's padding keeps its values, beta 0 never reads C.
+void expect_matches_reference(bool ta, bool tb, int M, int N, int K, float beta) {
+  const int pad = 3, lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+  const auto A = random(size_t(ta ? K : M) * lda, 1), B = random(size_t(tb ? N : K) * ldb, 2);
+  auto C = beta == 0.0f ? std::vector<float>(size_t(M) * ldc, std::numeric_limits<float>::quiet_NaN())
+                        : random(size_t(M) * ldc, 3);
+  const auto C0 = C;
+  const float alpha = 0.75f;
+  ASSERT_TRUE(small_gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc));
+  for (int i = 0; i < M; ++i) {
+    for (int j = 0; j < N; ++j) {
+      const auto [acc, mag] = testing::product_entry(ta, tb, A.data(), lda, B.data(), ldb, i, j, K);
+      const double c0 = beta == 0.0f ? 0.0 : C0[size_t(i) * ldc + j];
+      // float32 accumulation over K terms: K ulps of the magnitude bound it.
+      ASSERT_NEAR(C[size_t(i) * ldc + j], alpha * acc + beta * c0, 1.2e-7 * K * (mag + std::fabs(c0)) + 1e-30)
+          << ta << tb << " " << M << "x" << N << "x" << K << " beta " << beta << " at " << i << "," << j;
+    }
+    for (int j = N; j < ldc; ++j)  // the padding after each row is never written
+      ASSERT_TRUE(std::isnan(C[size_t(i) * ldc + j]) || C[size_t(i) * ldc + j] == C0[size_t(i) * ldc + j]);
+  }
+}
+
 TEST(SmallGemm, MatchesReferenceOnEveryEdge) {
   if (!cpu_info().avx512f) GTEST_SKIP() << "no AVX-512: gemm() uses oneDNN alone";
-  int cases = 0;
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (int M : {1, 5, 6, 7, 9, 50})
         for (int N : {1, 15, 16, 17, 50, 64, 65, 130})
           for (int K : {1, 16, 50})
             for (float beta : {0.0f, 0.5f}) {
-              const int pad = 3, lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
-              const auto A = random(size_t(ta ? K : M) * lda, 1), B = random(size_t(tb ? N : K) * ldb, 2);
-              auto C = beta == 0.0f ? std::vector<float>(size_t(M) * ldc, std::numeric_limits<float>::quiet_NaN())
-                                    : random(size_t(M) * ldc, 3);
-              const auto C0 = C;
-              const float alpha = 0.75f;
-              ASSERT_TRUE(small_gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc));
-              for (int i = 0; i < M; ++i) {
-                for (int j = 0; j < N; ++j) {
-                  const auto [acc, mag] = testing::product_entry(ta, tb, A.data(), lda, B.data(), ldb, i, j, K);
-                  const double c0 = beta == 0.0f ? 0.0 : C0[size_t(i) * ldc + j];
-                  // float32 accumulation over K terms: K ulps of the magnitude bound it.
-                  ASSERT_NEAR(C[size_t(i) * ldc + j], alpha * acc + beta * c0, 1.2e-7 * K * (mag + std::fabs(c0)) + 1e-30)
-                      << ta << tb << " " << M << "x" << N << "x" << K << " beta " << beta << " at " << i << "," << j;
-                }
-                for (int j = N; j < ldc; ++j)  // the padding after each row is never written
-                  ASSERT_TRUE(std::isnan(C[size_t(i) * ldc + j]) || C[size_t(i) * ldc + j] == C0[size_t(i) * ldc + j]);
-              }
-              ++cases;
+              SCOPED_TRACE(::testing::Message() << ta << tb << " " << M << "x" << N << "x" << K << " beta " << beta);
+              expect_matches_reference(ta, tb, M, N, K, beta);
+              if (HasFatalFailure()) return;
             }
-  EXPECT_EQ(cases, 2 * 2 * 6 * 8 * 3 * 2);
+}
+
+// The 197-token heads of ViT-Ti/B (head width 64, and a third of the query rows as ViT-Ti's
+// batch-1 attention cuts them), which gemm() sends here too: K up to 197, many 64-column blocks.
+TEST(SmallGemm, MatchesReferenceOnViTHeads) {
+  if (!cpu_info().avx512f) GTEST_SKIP() << "no AVX-512: gemm() uses oneDNN alone";
+  const int shapes[][3] = {{197, 197, 64}, {197, 64, 197}, {66, 197, 64}, {66, 64, 197}};
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (const auto& s : shapes)
+        for (float beta : {0.0f, 1.0f}) {
+          SCOPED_TRACE(::testing::Message() << ta << tb << " " << s[0] << "x" << s[1] << "x" << s[2] << " beta " << beta);
+          expect_matches_reference(ta, tb, s[0], s[1], s[2], beta);
+          if (HasFatalFailure()) return;
+        }
 }
 
 TEST(SmallGemm, DeclinesWhatItDoesNotCover) {
