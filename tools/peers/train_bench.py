@@ -6,10 +6,11 @@
 
 For each query-key form (factorized, merged) it runs `vitqk train` and tools/torch_train.py (the
 PyTorch reference of the same recipe) for one epoch of the first --images Fashion-MNIST training
-images on the default model (or --model-config's) and batch, and prints both engines' training images/s (the training
-loop only: batches, forward, backward, optimiser; evaluation excluded) and their ratio. PyTorch
-runs at its best set-up, as in `vitqk bench --peers`: OpenMP OpenBLAS, its thread count, raised
-glibc malloc thresholds, the faster of the two OPENBLAS_CORETYPE settings. --json prints JSON.
+images on the default model (or --model-config's sizes) and batch, and prints both engines'
+training images/s (the training loop only: batches, forward, backward, optimiser; evaluation
+excluded) and their ratio. PyTorch runs at its best set-up, as in `vitqk bench --peers`: OpenMP
+OpenBLAS, its thread count, raised glibc malloc thresholds, the faster of the two
+OPENBLAS_CORETYPE settings. --json prints JSON.
 """
 
 import argparse
