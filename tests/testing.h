@@ -8,11 +8,20 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "core/rng.h"
 #include "model/vit.h"
 
 namespace vitqk::testing {
+
+// n values drawn from N(0, scale^2), the same for the same seed.
+inline std::vector<float> normal_floats(size_t n, uint64_t seed, float scale = 1.0f) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (float& x : v) x = scale * rng.normal();
+  return v;
+}
 
 // Entry (i, j) of op(A) op(B), op(X) = X or X^T of row-major X with row stride ld, in float64,
 // and the sum of its terms' magnitudes (the scale of a float32 result's rounding error).

@@ -10,18 +10,12 @@
 #include <vector>
 
 #include "core/peak.h"
-#include "core/rng.h"
 #include "testing.h"
 
 namespace vitqk {
 namespace {
 
-std::vector<float> random(size_t n, uint64_t seed, float scale = 1.0f) {
-  Rng rng(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = scale * rng.normal();
-  return v;
-}
+using testing::normal_floats;
 
 double gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 
@@ -65,8 +59,8 @@ TEST(Gemm, AllTransposesStridesAlphaBeta) {
       for (const Shape s : {Shape{197, 64, 197}, Shape{5, 7, 3}, Shape{50, 16, 50}}) {
         const int M = s.M, K = s.K, N = s.N, pad = 3;
         const int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
-        const auto A = random(size_t(ta ? K : M) * lda, 1), B = random(size_t(tb ? N : K) * ldb, 2);
-        auto C = random(size_t(M) * ldc, 3);
+        const auto A = normal_floats(size_t(ta ? K : M) * lda, 1), B = normal_floats(size_t(tb ? N : K) * ldb, 2);
+        auto C = normal_floats(size_t(M) * ldc, 3);
         const auto C0 = C;
         const float alpha = 0.5f, beta = 0.25f;
         gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
@@ -83,7 +77,7 @@ TEST(Gemm, AllTransposesStridesAlphaBeta) {
 
 TEST(Gemm, InsideParallelRegionEachThreadComputesItsOwn) {
   const int M = 197, N = 64, K = 197, tasks = 8;
-  const auto A = random(size_t(M) * K, 4), B = random(size_t(K) * N, 5);
+  const auto A = normal_floats(size_t(M) * K, 4), B = normal_floats(size_t(K) * N, 5);
   std::vector<float> want(size_t(M) * N), got(size_t(tasks) * M * N);
   gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, want.data(), N);
 #pragma omp parallel for num_threads(2)
@@ -99,8 +93,9 @@ TEST(LinearGemm, EpiloguesPlainAndPackedFp32) {
       for (bool bias : {false, true}) {
         SCOPED_TRACE(::testing::Message() << s.M << "x" << s.K << "x" << s.N << " epilogue " << int(e) << " bias "
                                           << bias);
-        const auto x = random(size_t(s.M) * s.K, 6), W = random(size_t(s.N) * s.K, 7, 0.2f), b = random(s.N, 8);
-        const auto y0 = random(size_t(s.M) * s.N, 9);
+        const auto x = normal_floats(size_t(s.M) * s.K, 6), W = normal_floats(size_t(s.N) * s.K, 7, 0.2f);
+        const auto b = normal_floats(s.N, 8);
+        const auto y0 = normal_floats(size_t(s.M) * s.N, 9);
         const float* bp = bias ? b.data() : nullptr;
         const Ref r = reference(x, W, bp, y0, s.M, s.K, s.N, e);
         auto plain = y0, packed = y0;
@@ -116,12 +111,12 @@ TEST(LinearGemm, EpiloguesPlainAndPackedFp32) {
 
 TEST(LinearGemm, OnePackingServesEveryBatchSize) {
   const int K = 192, N = 576;
-  const auto W = random(size_t(N) * K, 10, 0.1f), b = random(N, 11);
+  const auto W = normal_floats(size_t(N) * K, 10, 0.1f), b = normal_floats(N, 11);
   for (Precision p : {Precision::F32, Precision::BF16}) {
     if (p == Precision::BF16 && !cpu_info().avx512_bf16) continue;
     const PackedWeights P(W.data(), N, K, p);
     for (int M : {1, 8, 197, 394, 1576}) {
-      const auto x = random(size_t(M) * K, 12 + M);
+      const auto x = normal_floats(size_t(M) * K, 12 + M);
       std::vector<float> y(size_t(M) * N), want(size_t(M) * N);
       linear_gemm(y.data(), x.data(), P, b.data(), M, Epilogue::None);
       linear_gemm(want.data(), x.data(), W.data(), b.data(), M, K, N, Epilogue::None);
@@ -135,8 +130,9 @@ TEST(LinearGemm, Bf16WithinItsRoundingBound) {
   if (!cpu_info().avx512_bf16) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
   for (const Shape s : kShapes)
     for (Epilogue e : {Epilogue::None, Epilogue::Gelu, Epilogue::Residual}) {
-      const auto x = random(size_t(s.M) * s.K, 13), W = random(size_t(s.N) * s.K, 14, 0.2f), b = random(s.N, 15);
-      const auto y0 = random(size_t(s.M) * s.N, 16);
+      const auto x = normal_floats(size_t(s.M) * s.K, 13), W = normal_floats(size_t(s.N) * s.K, 14, 0.2f);
+      const auto b = normal_floats(s.N, 15);
+      const auto y0 = normal_floats(size_t(s.M) * s.N, 16);
       const Ref r = reference(x, W, b.data(), y0, s.M, s.K, s.N, e);
       auto y = y0;
       const PackedWeights P(W.data(), s.N, s.K, Precision::BF16);
@@ -151,7 +147,7 @@ TEST(LinearGemm, Bf16WithinItsRoundingBound) {
 
 TEST(LinearGemm, OneAndTwoThreadsAgree) {
   const int M = 197, K = 768, N = 300;
-  const auto x = random(size_t(M) * K, 17), W = random(size_t(N) * K, 18, 0.05f), b = random(N, 19);
+  const auto x = normal_floats(size_t(M) * K, 17), W = normal_floats(size_t(N) * K, 18, 0.05f), b = normal_floats(N, 19);
   std::vector<float> y1(size_t(M) * N), y2(size_t(M) * N);
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
