@@ -18,7 +18,7 @@ void gelu_backward(float* dx, const float* x, const float* y, const float* dy, l
 #pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMin)
   for (long i = 0; i < n; ++i) {
     const float cdf = x[i] != 0.0f ? y[i] / x[i] : 0.5f;
-    const float pdf = inv_sqrt_2pi * vmath::exp(-0.5f * x[i] * x[i]);
+    const float pdf = inv_sqrt_2pi * vmath::exp_nonpositive(-0.5f * x[i] * x[i]);
     dx[i] = dy[i] * (cdf + x[i] * pdf);
   }
 }

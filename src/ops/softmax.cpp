@@ -19,7 +19,7 @@ void softmax_rows(float* x, int rows, int cols) {
   }
   const long n = long(rows) * cols;
 #pragma omp simd
-  for (long k = 0; k < n; ++k) x[k] = vmath::exp(x[k]);
+  for (long k = 0; k < n; ++k) x[k] = vmath::exp_nonpositive(x[k]);
   for (int i = 0; i < rows; ++i) {
     float* r = x + (long)i * cols;
     float s = 0;

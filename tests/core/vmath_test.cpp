@@ -55,6 +55,21 @@ TEST(VMath, ExpWithinTwoUlpsOfGlibc) {
   EXPECT_LE(ulps(vmath::exp(88.7f), std::exp(88.7f)), 2);  // 2^128 range
 }
 
+// Softmax and GELU's backward rely on the short path being exp itself wherever x <= 0: every
+// 997th float from -0 down to -100 (below the flush to zero), through one vectorised loop.
+TEST(VMath, ExpNonpositiveIsExpBitForBit) {
+  std::vector<float> x;
+  for (uint32_t b = 0x80000000u; b <= std::bit_cast<uint32_t>(-100.0f); b += 997) x.push_back(std::bit_cast<float>(b));
+  x.insert(x.end(), {-0.0f, 0.0f, -FLT_MIN, -87.99f, -88.0f, -88.01f, -INFINITY});
+  std::vector<float> y(x.size());
+#pragma omp simd
+  for (size_t i = 0; i < x.size(); ++i) y[i] = vmath::exp_nonpositive(x[i]);
+  for (size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(std::bit_cast<uint32_t>(y[i]), std::bit_cast<uint32_t>(vmath::exp(x[i]))) << "at " << x[i];
+  EXPECT_TRUE(std::isnan(vmath::exp_nonpositive(NAN)));
+  EXPECT_TRUE(std::isnan(vmath::exp_nonpositive(-NAN)));
+}
+
 TEST(VMath, ErfWithinTwoUlpsOfGlibc) {
   auto f = [](float v) { return vmath::erf(v); };
   auto ref = [](float v) { return std::erf(v); };
