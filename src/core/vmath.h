@@ -54,8 +54,8 @@ inline float exp(float x) {
 }
 
 // exp(x) for x <= 0 or NaN, bit for bit, without the overflow and special-case selects that only
-// positive x need: about a third fewer instructions for softmax's shifted scores and GELU's
-// e^(-x^2/2), which are never positive. NaN passes through the clamp into the result.
+// positive x need: about a third fewer instructions for softmax's shifted scores, erfc's e^(-z^2)
+// and GELU's e^(-x^2/2), which are never positive. NaN passes through the clamp into the result.
 #pragma omp declare simd notinbranch
 inline float exp_nonpositive(float x) {
   const float xc = x < detail::kExpLo ? detail::kExpLo : x;

@@ -55,7 +55,7 @@ TEST(VMath, ExpWithinTwoUlpsOfGlibc) {
   EXPECT_LE(ulps(vmath::exp(88.7f), std::exp(88.7f)), 2);  // 2^128 range
 }
 
-// Softmax and GELU's backward rely on the short path being exp itself wherever x <= 0: every
+// Softmax, erf and GELU's backward rely on the short path being exp itself wherever x <= 0: every
 // 997th float from -0 down to -100 (below the flush to zero), through one vectorised loop.
 TEST(VMath, ExpNonpositiveIsExpBitForBit) {
   std::vector<float> x;
