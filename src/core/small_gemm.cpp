@@ -1,18 +1,11 @@
 #include "core/small_gemm.h"
 
-// GCC 12's AVX-512 headers fill unused lanes from `__m512 __Y = __Y;`, which its own
-// -Wuninitialized then reports wherever a shuffle is inlined (fixed in GCC 13).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
 #include <algorithm>
 #include <array>
 #include <utility>
 #include <vector>
 
+#include "core/intrinsics.h"
 #include "core/peak.h"
 
 namespace vitqk {

@@ -1,17 +1,8 @@
 #include "ops/softmax.h"
 
-#ifdef __AVX512F__
-// GCC 12's AVX-512 headers fill unused lanes from `__m512 __Y = __Y;`, which its own
-// -Wuninitialized then reports wherever a reduction is inlined (fixed in GCC 13).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#endif
-
 #include <cmath>
 
+#include "core/intrinsics.h"
 #include "core/vmath.h"
 
 namespace vitqk {
