@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="runs of each engine and setting; the median counts")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if a.repeat < 1:
+        ap.error("--repeat must be at least 1")
     common = ["--epochs", "1", "--batch", "128", "--limit-train", str(a.images), "--limit-test", "256",
               "--threads", str(a.threads), "-q"] + (["--model-config", a.model_config] if a.model_config else [])
     torch_env = dict(os.environ, LD_LIBRARY_PATH="/usr/lib/x86_64-linux-gnu/openblas-openmp",
