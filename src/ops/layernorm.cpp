@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/threads.h"
+#include "ops/column_sums.h"
 
 namespace vitqk {
 
@@ -58,19 +59,10 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const 
     }
   }
   // Parameter gradients: columns in parallel, rows in order (thread-count independent bits).
-  constexpr int kBlock = 64;
-#pragma omp parallel for schedule(static) if (long(N) * C >= kParallelMin)
-  for (int c0 = 0; c0 < C; c0 += kBlock) {
-    const int c1 = c0 + kBlock < C ? c0 + kBlock : C;
-    for (int i = 0; i < N; ++i) {
-      const float* dyi = dy + (long)i * C;
-      const float* xi = x + (long)i * C;
-      for (int c = c0; c < c1; ++c) {
-        dw[c] += dyi[c] * (xi[c] - mean[i]) * rstd[i];
-        db[c] += dyi[c];
-      }
-    }
-  }
+  column_sums(dw, N, C, [&](auto acc, int i, auto at) {
+    return acc + at(dy + (long)i * C) * (at(x + (long)i * C) - mean[i]) * rstd[i];
+  });
+  column_sums(db, N, C, [&](auto acc, int i, auto at) { return acc + at(dy + (long)i * C); });
 }
 
 }  // namespace vitqk

@@ -1,8 +1,7 @@
 #include "ops/linear.h"
 
-#include <algorithm>
-
 #include "core/gemm.h"
+#include "ops/column_sums.h"
 
 namespace vitqk {
 
@@ -16,16 +15,7 @@ void linear_forward(float* y, const float* x, const LinearWeights& w, int M, Epi
 namespace vitqk {
 
 void sum_rows(float* db, const float* dy, int M, int N) {
-  // Columns in parallel, rows in order: the summation order never depends on threads.
-  constexpr int kBlock = 64;
-#pragma omp parallel for schedule(static)
-  for (int j0 = 0; j0 < N; j0 += kBlock) {
-    const int j1 = std::min(N, j0 + kBlock);
-    for (int i = 0; i < M; ++i) {
-      const float* row = dy + (long)i * N;
-      for (int j = j0; j < j1; ++j) db[j] += row[j];
-    }
-  }
+  column_sums(db, M, N, [&](auto acc, int i, auto at) { return acc + at(dy + (long)i * N); });
 }
 
 void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int M, int K,

@@ -1,0 +1,66 @@
+#pragma once
+// Column sums over rows in row order, for gradients of per-column parameters (biases, LayerNorm
+// scales): out[j] = step(... step(step(out[j], 0), 1) ..., M - 1), the same order and bits
+// whatever the threads. A block of up to 128 columns stays in registers over all rows; adding
+// into `out` row by row waited on store-to-load forwarding, 3x slower (7.8 vs 2.7 us for the
+// default training model's 400 x 192 bias gradient).
+//
+// step(acc, i, at) returns acc plus row i's term; at(p) reads the value(s) of the current
+// column(s) from the row starting at p. It is called with 16 columns at a time (__m512, whose
+// arithmetic operators are plain float arithmetic per lane) or, without AVX-512, one float:
+// write it once with `auto`.
+#include <algorithm>
+
+#include "core/intrinsics.h"
+
+namespace vitqk {
+
+#ifdef __AVX512F__
+namespace detail {
+template <int V, class Step>
+void column_block(float* out, int M, __mmask16 last, const Step& step) {
+  __m512 acc[V];
+#pragma GCC unroll 8
+  for (int v = 0; v < V; ++v) acc[v] = _mm512_maskz_loadu_ps(v + 1 < V ? 0xFFFF : last, out + 16 * v);
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v)
+      acc[v] = step(acc[v], i, [&](const float* row) {
+        return _mm512_maskz_loadu_ps(v + 1 < V ? 0xFFFF : last, row + 16 * v);
+      });
+#pragma GCC unroll 8
+  for (int v = 0; v < V; ++v) _mm512_mask_storeu_ps(out + 16 * v, v + 1 < V ? 0xFFFF : last, acc[v]);
+}
+}  // namespace detail
+#endif
+
+// Columns [0, N) of out in parallel (when called outside a parallel region), each over rows 0..M-1.
+template <class Step>
+void column_sums(float* out, int M, int N, const Step& step) {
+  constexpr int kBlock = 128;
+#pragma omp parallel for schedule(static)
+  for (int j0 = 0; j0 < N; j0 += kBlock) {
+#ifdef __AVX512F__
+    const int cols = std::min(kBlock, N - j0), rem = cols % 16;
+    const __mmask16 last = rem ? __mmask16((1u << rem) - 1) : __mmask16(0xFFFF);
+    // Column j0 + c of row p is at(p)[c]: shift the rows, not the reader.
+    auto shifted = [&](auto acc, int i, auto at) { return step(acc, i, [&](const float* row) { return at(row + j0); }); };
+    switch ((cols + 15) / 16) {
+      case 1: detail::column_block<1>(out + j0, M, last, shifted); break;
+      case 2: detail::column_block<2>(out + j0, M, last, shifted); break;
+      case 3: detail::column_block<3>(out + j0, M, last, shifted); break;
+      case 4: detail::column_block<4>(out + j0, M, last, shifted); break;
+      case 5: detail::column_block<5>(out + j0, M, last, shifted); break;
+      case 6: detail::column_block<6>(out + j0, M, last, shifted); break;
+      case 7: detail::column_block<7>(out + j0, M, last, shifted); break;
+      default: detail::column_block<8>(out + j0, M, last, shifted); break;
+    }
+#else
+    const int j1 = std::min(N, j0 + kBlock);
+    for (int i = 0; i < M; ++i)
+      for (int j = j0; j < j1; ++j) out[j] = step(out[j], i, [&](const float* row) { return row[j]; });
+#endif
+  }
+}
+
+}  // namespace vitqk
