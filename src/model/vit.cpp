@@ -279,7 +279,6 @@ void vit_backward(const ViT& m, const float* dlogits, const Activations& a, floa
 
   // Head and final norm: only the class tokens receive gradient.
   std::fill(w.dres, w.dres + long(Bn) * D, 0.0f);
-  std::fill(w.dcls, w.dcls + long(B) * D, 0.0f);
   if (c.num_classes > 0)
     linear_backward(w.dcls, g(L.head_w), g(L.head_b), dlogits, a.cls_norm, m.p(L.head_w), B, D, c.num_classes);
   else
@@ -294,18 +293,18 @@ void vit_backward(const ViT& m, const float* dlogits, const Activations& a, floa
     const Activations::Layer& A = a.layers[l];
     const AttentionDims d = attention_dims(c, l, B);
     // MLP: res_out = res_mid + fc2(gelu(fc1(norm2(res_mid)))); w.dres holds dL/d res_out.
-    std::fill(w.dhidden, w.dhidden + long(Bn) * M, 0.0f);
     linear_backward(w.dhidden, g(o.fc2_w), g(o.fc2_b), w.dres, A.gelu, m.p(o.fc2_w), Bn, M, D);
     gelu_backward(w.dhidden, A.fc1, A.gelu, w.dhidden, long(Bn) * M);
-    std::fill(w.dln, w.dln + long(Bn) * D, 0.0f);
     linear_backward(w.dln, g(o.fc1_w), g(o.fc1_b), w.dhidden, A.ln2, m.p(o.fc1_w), Bn, D, M);
     layernorm_backward(w.dres, g(o.ln2_w), g(o.ln2_b), w.dln, A.res_mid, A.ln2_mean, A.ln2_rstd, m.p(o.ln2_w), Bn, D);
     // Attention: res_mid = x + W_out heads + b_out; w.dres now holds dL/d res_mid.
-    std::fill(w.dheads, w.dheads + long(Bn) * d.out_cols(), 0.0f);
     linear_backward(w.dheads, g(o.w_out), g(o.b_out), w.dres, A.heads, m.p(o.w_out), Bn, d.out_cols(), D);
-    std::fill(w.dln, w.dln + long(Bn) * D, 0.0f);
+    // Merged keys and values are the normed tokens themselves: their gradient goes straight
+    // into dln, ahead of the input projection's.
+    const bool shared_kv = d.qk == Form::Merged || d.ov == Form::Merged;
+    if (shared_kv) std::fill(w.dln, w.dln + long(Bn) * D, 0.0f);
     attention_backward(d, A.in_proj, A.ln1, A.att, w.dheads, w.dP, w.dln, w.scratch);
-    linear_backward(w.dln, g(o.w_in), g(o.b_in), w.dP, A.ln1, m.p(o.w_in), Bn, D, d.in_rows());
+    linear_backward(w.dln, g(o.w_in), g(o.b_in), w.dP, A.ln1, m.p(o.w_in), Bn, D, d.in_rows(), shared_kv);
     layernorm_backward(w.dres, g(o.ln1_w), g(o.ln1_b), w.dln, a.layer_input(l), A.ln1_mean, A.ln1_rstd, m.p(o.ln1_w),
                        Bn, D);
   }

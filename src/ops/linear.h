@@ -17,10 +17,12 @@ struct LinearWeights {
 // y, which is how residual connections are fused into the projection that feeds them.
 void linear_forward(float* y, const float* x, const LinearWeights& w, int M, Epilogue e = Epilogue::None);
 
-// Gradients of linear_forward, all accumulated (+=): dx += dy W, dW += dy^T x, db += sum_rows dy.
-// dx, db may be null. Deterministic for a fixed thread count.
+// Gradients of linear_forward: dx = dy W (dx += dy W with add_dx), dW += dy^T x, db += sum_rows dy.
+// The parameter gradients accumulate over the slices of a batch; dx is overwritten unless
+// something else (merged attention's shared keys and values) has already added into it, which
+// spares zeroing it first. dx, db may be null. Deterministic for a fixed thread count.
 void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int M, int K,
-                     int N);
+                     int N, bool add_dx = false);
 
 // db[N] += sum over M rows of dy[M,N], in row order (the same bits whatever the threads).
 void sum_rows(float* db, const float* dy, int M, int N);
