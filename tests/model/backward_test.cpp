@@ -40,6 +40,11 @@ void check_gradients(Form qk, Form ov, int heads) {
   std::vector<float> grads(p.m.params.size(), 0.0f);
   BackwardBuffers w;
   vit_backward(p.m, dlogits.data(), a, grads.data(), w);
+  // Again with the buffers the first pass left behind: activation gradients are overwritten,
+  // never added to what a previous pass (or layer) left there.
+  std::vector<float> again(grads.size(), 0.0f);
+  vit_backward(p.m, dlogits.data(), a, again.data(), w);
+  EXPECT_EQ(grads, again) << "a second backward pass through the same buffers differs";
 
   // Float32 forward passes: eps 1e-2 keeps rounding (~1e-7 * loss / eps) well below the
   // truncation error (~eps^2 * third derivative), both far below a wrong term.
