@@ -25,8 +25,10 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   // Inside a parallel region each call is one thread's share: attention's per-head products
   // (50 x 50 x 16 in the default training model, 197 x 197 x 64 and blocks of its rows in
   // ViT-Ti/B), which the register kernel runs 1.1-1.8x faster than oneDNN's sgemm
-  // (benchmarks/gemm.cpp, BM_HeadGemm). Past a head of 197 tokens (577 at 384 pixels) oneDNN.
-  constexpr long kSmallMacs = 4000000;
+  // (benchmarks/gemm.cpp, BM_HeadGemm), and a training slot's linear backward products (400
+  // rows, widths 64-512), where it was level with oneDNN or up to 1.2x faster (the input
+  // projection's 400 x 64 x 192 and 192 x 64 x 400) up to 26M multiply-adds.
+  constexpr long kSmallMacs = 1L << 25;
   if (omp_in_parallel() && long(M) * N * K <= kSmallMacs &&
       small_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
     return;

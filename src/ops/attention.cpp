@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/gemm.h"
+#include "ops/reduce.h"
 #include "ops/softmax.h"
 
 namespace vitqk {
@@ -79,9 +80,7 @@ void attention_backward(const AttentionDims& d, const float* P, const float* x, 
       for (int i = 0; i < n; ++i) {
         float* g = dA + (long)i * n;
         const float* a = A + (long)i * n;
-        float dot = 0;
-#pragma omp simd reduction(+ : dot)
-        for (int j = 0; j < n; ++j) dot += g[j] * a[j];
+        const float dot = row_sum(n, [&](auto at) { return at(g) * at(a); });
 #pragma omp simd
         for (int j = 0; j < n; ++j) g[j] = a[j] * (g[j] - dot);
       }

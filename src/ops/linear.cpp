@@ -1,7 +1,7 @@
 #include "ops/linear.h"
 
 #include "core/gemm.h"
-#include "ops/column_sums.h"
+#include "ops/reduce.h"
 
 namespace vitqk {
 

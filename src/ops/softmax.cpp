@@ -4,6 +4,7 @@
 
 #include "core/intrinsics.h"
 #include "core/vmath.h"
+#include "ops/reduce.h"
 
 namespace vitqk {
 
@@ -41,10 +42,7 @@ void softmax_rows(float* x, int rows, int cols) {
   for (long k = 0; k < n; ++k) x[k] = vmath::exp_nonpositive(x[k]);
   for (int i = 0; i < rows; ++i) {
     float* r = x + (long)i * cols;
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int j = 0; j < cols; ++j) s += r[j];
-    const float inv = 1.0f / s;
+    const float inv = 1.0f / row_sum(cols, [&](auto at) { return at(r); });
 #pragma omp simd
     for (int j = 0; j < cols; ++j) r[j] *= inv;
   }

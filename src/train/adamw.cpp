@@ -20,7 +20,10 @@ double clip_grad_norm(float* grads, size_t n, float clip) {
 #pragma omp parallel for schedule(static)
   for (size_t c = 0; c < chunks; ++c) {
     double s = 0;
-    for (size_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) s += double(grads[i]) * grads[i];
+    const size_t end = std::min(n, (c + 1) * kChunk);
+    // 8 double lanes per chunk: one chain of 16K dependent adds was 0.2% of a training step.
+#pragma omp simd reduction(+ : s)
+    for (size_t i = c * kChunk; i < end; ++i) s += double(grads[i]) * grads[i];
     partial[c] = s;
   }
   double total = 0;
