@@ -22,15 +22,15 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
       for (int j = 0; j < N; ++j) C[(long)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(long)i * ldc + j];
     return;
   }
-  // Inside a parallel region, active or not, each call is one thread's share: attention's per-head products
+  // Inside a parallel region each call is one thread's share: attention's per-head products
   // (50 x 50 x 16 in the default training model, 197 x 197 x 64 and blocks of its rows in
   // ViT-Ti/B), which the register kernel runs 1.1-1.8x faster than oneDNN's sgemm
   // (benchmarks/gemm.cpp, BM_HeadGemm), and a training slot's linear backward products (400
   // rows, widths 64-512), where it was level with oneDNN or up to 1.2x faster (the input
-  // projection's 400 x 64 x 192 and 192 x 64 x 400) up to 26M multiply-adds.
-  // The region's level, not whether it is active: a 1-thread team must pick the same kernel
-  // as a 2-thread one (the kernels sum in different orders), or training bits would depend on
-  // the thread count.
+  // projection's 400 x 64 x 192 and 192 x 64 x 400) up to 26M multiply-adds. The test is the
+  // region's level, not whether it is active: a 1-thread team must take the same kernel as a
+  // 2-thread one (the two sum in different orders), or training bits would depend on the
+  // thread count.
   constexpr long kSmallMacs = 1L << 25;
   if (omp_get_level() > 0 && long(M) * N * K <= kSmallMacs &&
       small_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))

@@ -15,7 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST(TrainThreads, OneAndTwoThreadsGiveTheSameWeights) {
+TEST(Trainer, OneAndTwoThreadsGiveTheSameWeights) {
   if (!testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   const std::string dir = testing::fresh_test_dir("threads");
   for (const std::string form : {"factorized", "merged"}) {
