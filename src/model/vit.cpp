@@ -84,11 +84,12 @@ void Activations::ensure(const ViTConfig& c, int B, bool keep) {
       L.in_proj = take(Bn * max_rows);
       L.att = take(B * H * n * n);
       L.heads = take(Bn * max_cols);
-      L.res_mid = take(Bn * D);
+      // At inference the residual stream is summed into x0 in place: the two copies per
+      // layer that ping-ponging it between two buffers needs cost ~0.7% of ViT-B/16.
+      L.res_mid = keep ? take(Bn * D) : x0;
       L.ln2 = take(Bn * D), L.ln2_mean = take(Bn), L.ln2_rstd = take(Bn);
       L.fc1 = take(Bn * M);
       L.gelu = keep ? take(Bn * M) : L.fc1;
-      // At inference the residual stream ping-pongs between x0 and res_mid.
       L.res_out = keep ? take(Bn * D) : x0;
     }
     cls_norm = take(B * D), cls_mean = take(B), cls_rstd = take(B);
@@ -170,7 +171,7 @@ void forward(const ViTConfig& c, const StemWeights& s, BlockAt block, const floa
     layernorm_forward(A.ln1, A.ln1_mean, A.ln1_rstd, x, w.ln1_w, w.ln1_b, Bn, D, c.eps);
     linear_forward(A.in_proj, A.ln1, w.in, Bn);
     attention_forward(d, A.in_proj, A.ln1, A.att, A.heads);
-    std::memcpy(A.res_mid, x, sizeof(float) * Bn * D);
+    if (A.res_mid != x) std::memcpy(A.res_mid, x, sizeof(float) * Bn * D);
     linear_forward(A.res_mid, A.heads, w.out, Bn, Epilogue::Residual);
 
     layernorm_forward(A.ln2, A.ln2_mean, A.ln2_rstd, A.res_mid, w.ln2_w, w.ln2_b, Bn, D, c.eps);
@@ -180,7 +181,7 @@ void forward(const ViTConfig& c, const StemWeights& s, BlockAt block, const floa
     } else {
       linear_forward(A.gelu, A.ln2, w.fc1, Bn, Epilogue::Gelu);
     }
-    std::memcpy(A.res_out, A.res_mid, sizeof(float) * Bn * D);
+    if (A.res_out != A.res_mid) std::memcpy(A.res_out, A.res_mid, sizeof(float) * Bn * D);
     linear_forward(A.res_out, A.gelu, w.fc2, Bn, Epilogue::Residual);
   }
 

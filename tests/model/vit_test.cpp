@@ -213,8 +213,9 @@ TEST(ViTBuffers, EveryViewStartsOnACacheLine) {
     std::vector<const float*> views{a.cols, a.patch_out, a.x0};
     for (int l = 0; l < (keep ? c.depth : 1); ++l) {
       const Activations::Layer& L = a.layers[l];
-      views.insert(views.end(), {L.ln1, L.ln1_mean, L.ln1_rstd, L.in_proj, L.att, L.heads, L.res_mid, L.ln2,
-                                 L.ln2_mean, L.ln2_rstd, L.fc1});
+      views.insert(views.end(), {L.ln1, L.ln1_mean, L.ln1_rstd, L.in_proj, L.att, L.heads});
+      if (keep) views.push_back(L.res_mid);
+      views.insert(views.end(), {L.ln2, L.ln2_mean, L.ln2_rstd, L.fc1});
       if (keep) views.insert(views.end(), {L.gelu, L.res_out});
     }
     views.insert(views.end(), {a.cls_norm, a.cls_mean, a.cls_rstd, a.logits});
