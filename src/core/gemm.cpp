@@ -72,10 +72,14 @@ dt dnnl_type(Precision p) { return p == Precision::BF16 ? dt::bf16 : dt::f32; }
 // transposed ("ba") layout of that [K,N] matrix, so it is read in place.
 memory::desc plain_weights(int K, int N) { return memory::desc({K, N}, dt::f32, tag::ba); }
 
-dnnl::primitive_attr attributes(Epilogue e) {
+// A residual added in place is oneDNN's sum post-op (y += ...); one read from elsewhere is a
+// binary add, which spares copying it into y first. Both add the same two floats.
+dnnl::primitive_attr attributes(Epilogue e, bool residual_apart, int M, int N) {
   dnnl::post_ops ops;
   if (e == Epilogue::Gelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
-  if (e == Epilogue::Residual) ops.append_sum(1.0f);
+  if (e == Epilogue::Residual && !residual_apart) ops.append_sum(1.0f);
+  if (e == Epilogue::Residual && residual_apart)
+    ops.append_binary(dnnl::algorithm::binary_add, memory::desc({M, N}, dt::f32, tag::ab));
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   return attr;
@@ -92,12 +96,13 @@ struct Key {
   Precision precision;
   bool packed, bias;
   Epilogue e;
+  bool residual_apart;
   auto operator<=>(const Key&) const = default;
 };
 
 struct Cached {
   dnnl::matmul prim;
-  memory src, weights, bias, dst;
+  memory src, weights, bias, dst, residual;
 };
 
 // One cache per thread: the memory objects' data pointers are set per call, so threads may
@@ -109,19 +114,25 @@ Cached& matmul_for(const Key& k, const memory::desc& weights) {
   const memory::desc src({k.M, k.K}, dnnl_type(k.precision), tag::ab);
   const memory::desc bias = k.bias ? memory::desc({1, k.N}, dt::f32, tag::ab) : memory::desc();
   const memory::desc dst({k.M, k.N}, dt::f32, tag::ab);
-  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, bias, dst), attributes(k.e), cpu());
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, bias, dst),
+                                        attributes(k.e, k.residual_apart, k.M, k.N), cpu());
   auto none = [](const memory::desc& d) { return memory(d, cpu(), DNNL_MEMORY_NONE); };
-  return cache.emplace(k, Cached{dnnl::matmul(pd), none(src), none(weights), none(bias), none(dst)}).first->second;
+  return cache.emplace(k, Cached{dnnl::matmul(pd), none(src), none(weights), none(bias), none(dst), none(dst)})
+      .first->second;
 }
 
-void run(Cached& c, float* y, const void* x, const void* W, const float* b) {
+void run(Cached& c, float* y, const void* x, const void* W, const float* b, const float* residual) {
   c.src.set_data_handle(const_cast<void*>(x));
   c.weights.set_data_handle(const_cast<void*>(W));
   c.dst.set_data_handle(y);
-  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, c.src.get()}, {DNNL_ARG_WEIGHTS, c.weights.get()},
-                             {DNNL_ARG_DST, c.dst.get()}, {DNNL_ARG_BIAS, c.bias.get()}};
-  if (b) c.bias.set_data_handle(const_cast<float*>(b));
-  const dnnl_status_t s = dnnl_primitive_execute(c.prim.get(), stream().get(), b ? 4 : 3, args);
+  dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, c.src.get()}, {DNNL_ARG_WEIGHTS, c.weights.get()},
+                             {DNNL_ARG_DST, c.dst.get()}};
+  int n = 3;
+  if (b) c.bias.set_data_handle(const_cast<float*>(b)), args[n++] = {DNNL_ARG_BIAS, c.bias.get()};
+  if (residual)
+    c.residual.set_data_handle(const_cast<float*>(residual)),
+        args[n++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, c.residual.get()};
+  const dnnl_status_t s = dnnl_primitive_execute(c.prim.get(), stream().get(), n, args);
   if (s != dnnl_success) fail("internal error: oneDNN matmul failed (status ", int(s), ")");
   stream().wait();
 }
@@ -148,25 +159,36 @@ PackedWeights::PackedWeights(const float* W, int N, int K, Precision p) : N_(N),
 
 size_t PackedWeights::bytes() const { return impl_->mem.get_desc().get_size(); }
 
-void linear_gemm(float* y, const float* x, const float* W, const float* b, int M, int K, int N, Epilogue e) {
+namespace {
+// The residual read from elsewhere, or null when it is y itself (or there is none).
+const float* apart(Epilogue e, const float* residual, const float* y) {
+  return e == Epilogue::Residual && residual && residual != y ? residual : nullptr;
+}
+}  // namespace
+
+void linear_gemm(float* y, const float* x, const float* W, const float* b, int M, int K, int N, Epilogue e,
+                 const float* residual) {
   if (M == 0 || N == 0) return;
-  const Key k{M, K, N, omp_get_max_threads(), Precision::F32, false, b != nullptr, e};
-  run(matmul_for(k, plain_weights(K, N)), y, x, W, b);
+  const float* r = apart(e, residual, y);
+  const Key k{M, K, N, omp_get_max_threads(), Precision::F32, false, b != nullptr, e, r != nullptr};
+  run(matmul_for(k, plain_weights(K, N)), y, x, W, b, r);
 }
 
-void linear_gemm(float* y, const float* x, const PackedWeights& W, const float* b, int M, Epilogue e) {
+void linear_gemm(float* y, const float* x, const PackedWeights& W, const float* b, int M, Epilogue e,
+                 const float* residual) {
   if (M == 0 || W.N() == 0) return;
   const memory& w = W.impl().mem;
-  const Key k{M, W.K(), W.N(), omp_get_max_threads(), W.precision(), true, b != nullptr, e};
+  const float* r = apart(e, residual, y);
+  const Key k{M, W.K(), W.N(), omp_get_max_threads(), W.precision(), true, b != nullptr, e, r != nullptr};
   Cached& c = matmul_for(k, w.get_desc());
-  if (W.precision() == Precision::F32) return run(c, y, x, w.get_data_handle(), b);
+  if (W.precision() == Precision::F32) return run(c, y, x, w.get_data_handle(), b, r);
   // bf16 kernels read bf16 activations: round x once into scratch that lives as long as the
   // thread, so the hot path allocates only when a larger batch first arrives.
   static thread_local std::vector<bf16> xb;
   const size_t n = size_t(M) * W.K();
   if (xb.size() < n) xb.resize(n);
   to_bf16(xb.data(), x, long(n));
-  run(c, y, xb.data(), w.get_data_handle(), b);
+  run(c, y, xb.data(), w.get_data_handle(), b, r);
 }
 
 }  // namespace vitqk

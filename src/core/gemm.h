@@ -45,14 +45,17 @@ class PackedWeights {
 enum class Epilogue {
   None,      // y  = x W^T + b
   Gelu,      // y  = gelu(x W^T + b), exact (erf) GELU
-  Residual,  // y += x W^T + b: the residual connection fused into the projection feeding it
+  Residual,  // y = x W^T + b + r: the residual connection fused into the projection feeding it
 };
 
-// y[M,N] = epilogue(x[M,K] W^T + b), W [N,K] as stored by nn.Linear; b may be null. Runs on
+// y[M,N] = epilogue(x[M,K] W^T + b), W [N,K] as stored by nn.Linear; b may be null. The
+// residual r [M,N] of Epilogue::Residual is `residual`, or y itself when that is null. Runs on
 // omp_get_max_threads() threads; threads may call it at once. Primitives are built once per
 // shape and thread.
-void linear_gemm(float* y, const float* x, const float* W, const float* b, int M, int K, int N, Epilogue e);
+void linear_gemm(float* y, const float* x, const float* W, const float* b, int M, int K, int N, Epilogue e,
+                 const float* residual = nullptr);
 // The same with packed weights. For bf16 weights x is rounded to bf16 first (fp32 accumulation).
-void linear_gemm(float* y, const float* x, const PackedWeights& W, const float* b, int M, Epilogue e);
+void linear_gemm(float* y, const float* x, const PackedWeights& W, const float* b, int M, Epilogue e,
+                 const float* residual = nullptr);
 
 }  // namespace vitqk

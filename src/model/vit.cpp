@@ -171,8 +171,7 @@ void forward(const ViTConfig& c, const StemWeights& s, BlockAt block, const floa
     layernorm_forward(A.ln1, A.ln1_mean, A.ln1_rstd, x, w.ln1_w, w.ln1_b, Bn, D, c.eps);
     linear_forward(A.in_proj, A.ln1, w.in, Bn);
     attention_forward(d, A.in_proj, A.ln1, A.att, A.heads);
-    if (A.res_mid != x) std::memcpy(A.res_mid, x, sizeof(float) * Bn * D);
-    linear_forward(A.res_mid, A.heads, w.out, Bn, Epilogue::Residual);
+    linear_forward(A.res_mid, A.heads, w.out, Bn, Epilogue::Residual, x);
 
     layernorm_forward(A.ln2, A.ln2_mean, A.ln2_rstd, A.res_mid, w.ln2_w, w.ln2_b, Bn, D, c.eps);
     if (a.keep_all) {  // training keeps the pre-activation for GELU's backward
@@ -181,8 +180,7 @@ void forward(const ViTConfig& c, const StemWeights& s, BlockAt block, const floa
     } else {
       linear_forward(A.gelu, A.ln2, w.fc1, Bn, Epilogue::Gelu);
     }
-    if (A.res_out != A.res_mid) std::memcpy(A.res_out, A.res_mid, sizeof(float) * Bn * D);
-    linear_forward(A.res_out, A.gelu, w.fc2, Bn, Epilogue::Residual);
+    linear_forward(A.res_out, A.gelu, w.fc2, Bn, Epilogue::Residual, A.res_mid);
   }
 
   // Only the class token reaches the head, so only it is normed (timm norms all tokens,

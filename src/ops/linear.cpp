@@ -5,9 +5,9 @@
 
 namespace vitqk {
 
-void linear_forward(float* y, const float* x, const LinearWeights& w, int M, Epilogue e) {
-  if (w.packed) linear_gemm(y, x, *w.packed, w.b, M, e);
-  else linear_gemm(y, x, w.W, w.b, M, w.K, w.N, e);
+void linear_forward(float* y, const float* x, const LinearWeights& w, int M, Epilogue e, const float* residual) {
+  if (w.packed) linear_gemm(y, x, *w.packed, w.b, M, e, residual);
+  else linear_gemm(y, x, w.W, w.b, M, w.K, w.N, e, residual);
 }
 
 }  // namespace vitqk

@@ -13,9 +13,11 @@ struct LinearWeights {
   int N = 0, K = 0;
 };
 
-// y[M,N] = epilogue(x[M,K] W^T + b) (PyTorch nn.Linear layout). Epilogue::Residual adds onto
-// y, which is how residual connections are fused into the projection that feeds them.
-void linear_forward(float* y, const float* x, const LinearWeights& w, int M, Epilogue e = Epilogue::None);
+// y[M,N] = epilogue(x[M,K] W^T + b) (PyTorch nn.Linear layout). Epilogue::Residual adds
+// `residual` (y itself when null), which is how residual connections are fused into the
+// projection that feeds them.
+void linear_forward(float* y, const float* x, const LinearWeights& w, int M, Epilogue e = Epilogue::None,
+                    const float* residual = nullptr);
 
 // Gradients of linear_forward: dx = dy W (dx += dy W with add_dx), dW += dy^T x, db += sum_rows dy.
 // The parameter gradients accumulate over the slices of a batch; dx is overwritten unless

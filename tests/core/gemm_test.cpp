@@ -109,6 +109,26 @@ TEST(LinearGemm, EpiloguesPlainAndPackedFp32) {
       }
 }
 
+TEST(LinearGemm, ResidualReadFromElsewhereMatchesInPlaceBitForBit) {
+  // Training sums the residual from the layer's input (a binary add), inference into the
+  // stream in place (oneDNN's sum): the same floats must come out, or the two would drift.
+  for (const Shape s : kShapes) {
+    SCOPED_TRACE(::testing::Message() << s.M << "x" << s.K << "x" << s.N);
+    const auto x = normal_floats(size_t(s.M) * s.K, 20), W = normal_floats(size_t(s.N) * s.K, 21, 0.2f);
+    const auto b = normal_floats(s.N, 22), r = normal_floats(size_t(s.M) * s.N, 23);
+    const PackedWeights P(W.data(), s.N, s.K, Precision::F32);
+    auto in_place = r, packed_in_place = r;
+    std::vector<float> apart(r.size(), NAN), packed_apart(r.size(), NAN);
+    linear_gemm(in_place.data(), x.data(), W.data(), b.data(), s.M, s.K, s.N, Epilogue::Residual);
+    linear_gemm(apart.data(), x.data(), W.data(), b.data(), s.M, s.K, s.N, Epilogue::Residual, r.data());
+    linear_gemm(packed_in_place.data(), x.data(), P, b.data(), s.M, Epilogue::Residual);
+    linear_gemm(packed_apart.data(), x.data(), P, b.data(), s.M, Epilogue::Residual, r.data());
+    EXPECT_EQ(apart, in_place);
+    EXPECT_EQ(packed_apart, packed_in_place);
+    EXPECT_NE(apart, r);
+  }
+}
+
 TEST(LinearGemm, OnePackingServesEveryBatchSize) {
   const int K = 192, N = 576;
   const auto W = normal_floats(size_t(N) * K, 10, 0.1f), b = normal_floats(N, 11);
