@@ -116,16 +116,21 @@ TEST(LinearGemm, ResidualReadFromElsewhereMatchesInPlaceBitForBit) {
     SCOPED_TRACE(::testing::Message() << s.M << "x" << s.K << "x" << s.N);
     const auto x = normal_floats(size_t(s.M) * s.K, 20), W = normal_floats(size_t(s.N) * s.K, 21, 0.2f);
     const auto b = normal_floats(s.N, 22), r = normal_floats(size_t(s.M) * s.N, 23);
-    const PackedWeights P(W.data(), s.N, s.K, Precision::F32);
-    auto in_place = r, packed_in_place = r;
-    std::vector<float> apart(r.size(), NAN), packed_apart(r.size(), NAN);
+    auto in_place = r;
+    std::vector<float> apart(r.size(), NAN);
     linear_gemm(in_place.data(), x.data(), W.data(), b.data(), s.M, s.K, s.N, Epilogue::Residual);
     linear_gemm(apart.data(), x.data(), W.data(), b.data(), s.M, s.K, s.N, Epilogue::Residual, r.data());
-    linear_gemm(packed_in_place.data(), x.data(), P, b.data(), s.M, Epilogue::Residual);
-    linear_gemm(packed_apart.data(), x.data(), P, b.data(), s.M, Epilogue::Residual, r.data());
     EXPECT_EQ(apart, in_place);
-    EXPECT_EQ(packed_apart, packed_in_place);
     EXPECT_NE(apart, r);
+    for (Precision p : {Precision::F32, Precision::BF16}) {
+      if (p == Precision::BF16 && !cpu_info().avx512_bf16) continue;
+      const PackedWeights P(W.data(), s.N, s.K, p);
+      auto packed_in_place = r;
+      std::vector<float> packed_apart(r.size(), NAN);
+      linear_gemm(packed_in_place.data(), x.data(), P, b.data(), s.M, Epilogue::Residual);
+      linear_gemm(packed_apart.data(), x.data(), P, b.data(), s.M, Epilogue::Residual, r.data());
+      EXPECT_EQ(packed_apart, packed_in_place) << (p == Precision::BF16 ? "bf16" : "fp32");
+    }
   }
 }
 
