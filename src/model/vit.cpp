@@ -84,8 +84,8 @@ void Activations::ensure(const ViTConfig& c, int B, bool keep) {
       L.in_proj = take(Bn * max_rows);
       L.att = take(B * H * n * n);
       L.heads = take(Bn * max_cols);
-      // At inference the residual stream is summed into x0 in place: the two copies per
-      // layer that ping-ponging it between two buffers needs cost ~0.7% of ViT-B/16.
+      // At inference the residual stream is summed into x0 in place: ping-ponging it between
+      // two buffers took two copies per layer, ~0.7% of ViT-B/16.
       L.res_mid = keep ? take(Bn * D) : x0;
       L.ln2 = take(Bn * D), L.ln2_mean = take(Bn), L.ln2_rstd = take(Bn);
       L.fc1 = take(Bn * M);
