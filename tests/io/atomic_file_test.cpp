@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -208,6 +210,59 @@ TEST_F(AtomicFileTest, FailedWriteNamesTargetRemovesTemporaryKeepsOldFile) {
   const std::string path = at("out.txt");
   spit(path, "old");
   EXPECT_EXIT(write_beyond_size_limit(path), ::testing::ExitedWithCode(0), "");
+  EXPECT_EQ(slurp(path), "old");
+  EXPECT_EQ(files_in_dir(), 1u);
+}
+
+
+TEST_F(AtomicFileTest, NonRegularTargetIsRefusedNotReplaced) {
+  // As root, renaming over /dev/null would replace the device node with a plain file.
+  for (const std::string& target : {std::string("/dev/null"), dir_}) {
+    try {
+      AtomicFile f(target);
+      ADD_FAILURE() << target << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(target + ": not a regular file", 0), 0u) << e.what();
+    }
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(files_in_dir(), 0u);
+}
+
+TEST_F(AtomicFileTest, SymlinkIsFollowedAndKept) {
+  const std::string real = at("real.txt"), link = at("link.txt");
+  spit(real, "old");
+  fs::create_symlink(real, link);
+  write_file_atomic(link, "new");
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(slurp(real), "new");
+  EXPECT_EQ(files_in_dir(), 2u);
+  // A link to a file not made yet makes it, relative to the link's folder.
+  const std::string later = at("later.txt"), link2 = at("link2.txt");
+  fs::create_symlink("later.txt", link2);
+  write_file_atomic(link2, "made");
+  EXPECT_TRUE(fs::is_symlink(link2));
+  EXPECT_EQ(slurp(later), "made");
+}
+
+// A child writes part of a file and is killed by SIGTERM, as Ctrl-C or `kill` would end
+// `vitqk merge` half way through a large write: the temporary must go with it.
+TEST_F(AtomicFileTest, SignalThatEndsTheProcessRemovesTheTemporary) {
+  const std::string path = at("out.bin");
+  spit(path, "old");
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    AtomicFile f(path);
+    f.write("partial", 7);
+    ::raise(SIGTERM);
+    std::_Exit(3);  // not reached
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "status " << status;
   EXPECT_EQ(slurp(path), "old");
   EXPECT_EQ(files_in_dir(), 1u);
 }
