@@ -1,6 +1,7 @@
 #include "cli/common.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <iostream>
 
@@ -12,6 +13,56 @@
 
 namespace vitqk::cli {
 
+namespace {
+
+CLI::Validator number_check(const char* name, bool (*ok)(double), const char* must) {
+  return CLI::Validator(
+      [ok, must](std::string& s) -> std::string {
+        double v = 0;
+        size_t used = 0;
+        try {
+          v = std::stod(s, &used);
+        } catch (const std::exception&) {
+          return "'" + s + "' is not a number";
+        }
+        if (used != s.size()) return "'" + s + "' is not a number";
+        return ok(v) ? std::string() : "'" + s + "': must be " + must;
+      },
+      name);
+}
+
+}  // namespace
+
+const CLI::Validator kPositive =
+    number_check("POSITIVE", [](double v) { return std::isfinite(v) && v > 0; }, "a positive number");
+const CLI::Validator kNonNegative =
+    number_check("NONNEGATIVE", [](double v) { return std::isfinite(v) && v >= 0; }, "zero or a positive number");
+
+void refuse_non_finite(CLI::App& app) {
+  const CLI::Validator finite = number_check("", [](double v) { return std::isfinite(v); }, "a finite number");
+  for (CLI::App* sub : app.get_subcommands({}))
+    for (CLI::Option* o : sub->get_options())
+      if (o->get_type_name().rfind("FLOAT", 0) == 0) o->check(finite);  // "FLOAT" + any check's text
+}
+
+std::string parse_error_line(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  std::string what = e.what();
+  std::replace(what.begin(), what.end(), '\n', ' ');
+  // An unknown verb reaches CLI11 as a stray argument: name it and the verbs there are.
+  std::string verbs;
+  bool known = false;
+  for (const CLI::App* s : app.get_subcommands({})) {
+    verbs += (verbs.empty() ? "" : ", ") + s->get_name();
+    known |= argc > 1 && s->get_name() == argv[1];
+  }
+  if (argc > 1 && argv[1][0] != '-' && !known)
+    return std::string("unknown command '") + argv[1] + "' (commands: " + verbs + ")";
+  std::string where = "vitqk --help";
+  for (const CLI::App* s : app.get_subcommands())
+    if (s->parsed()) where = "vitqk " + s->get_name() + " --help";
+  return what + " (see " + where + ")";
+}
+
 void ModelFlags::add(CLI::App* app, bool required) {
   auto* m = app->add_option("-m,--model", path, "Model checkpoint (.safetensors; timm, Hugging Face or torchvision naming)")
                 ->check(CLI::ExistingFile);
@@ -19,7 +70,7 @@ void ModelFlags::add(CLI::App* app, bool required) {
   app->add_option("--heads", opts.heads, "Number of attention heads (when the file does not record it)")
       ->check(CLI::Range(1, 256));
   app->add_option("--eps", opts.eps, "LayerNorm epsilon (default: the file's, else the ecosystem's)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   const auto forms = CLI::IsMember({"factorized", "merged", "auto"});
   app->add_option("--attention", attention, "Query-key form to run: factorized, merged or auto (default: as stored)")
       ->check(forms);

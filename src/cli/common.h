@@ -35,6 +35,15 @@ struct ThreadFlag {
   void apply() const;
 };
 
+// Number checks with one-line messages. CLI11's own accept "nan" and "inf" and print their
+// upper bound as a 309-digit number.
+extern const CLI::Validator kPositive, kNonNegative;
+// Adds a finiteness check to every floating-point option of `app`'s subcommands, so that no
+// flag takes NaN or infinity (a --lr nan trained a model of NaNs and exited 0).
+void refuse_non_finite(CLI::App& app);
+// A command-line error as one line: what CLI11 said, and where to look.
+std::string parse_error_line(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv);
+
 // Runs the model over `count` inputs of `image_floats` each, `chunk` at a time, writing
 // out_dim values per input into `out`.
 void run_batched(const PackedViT& m, const float* pixels, long count, float* out, int chunk = 32);

@@ -50,14 +50,14 @@ void add_merge(CLI::App& root) {
   app->add_option("output", out, "Where to write the merged model (.safetensors)")->required();
   app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it)")
       ->check(CLI::Range(1, 256));
-  app->add_option("--eps", model.opts.eps, "LayerNorm epsilon")->check(CLI::PositiveNumber);
+  app->add_option("--eps", model.opts.eps, "LayerNorm epsilon")->check(kPositive);
   app->add_option("--layers", layers, "Layers to merge: all, auto (where the cost model says it is cheaper), none, or a list like 0,2,5-7")
       ->capture_default_str();
   app->add_option("--pairs", pairs, "Which pairs to merge: qk, ov or qk,ov")
       ->check(CLI::IsMember({"qk", "ov", "qk,ov", "ov,qk"}))
       ->capture_default_str();
   app->add_option("--tolerance", tol, "Refuse to write if max |logit difference| > tolerance * max(1, max |logit|)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   threads.add(app);
   app->callback([] {
@@ -99,7 +99,7 @@ void add_unmerge(CLI::App& root) {
       ->check(CLI::Range(0.0, 1.0))
       ->excludes(rank);
   app->add_option("--tolerance", tol, "Refuse to write an exact unmerge whose logits differ beyond this (relative)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   threads.add(app);
   app->callback([] {
@@ -138,7 +138,7 @@ void add_convert(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it)")
       ->check(CLI::Range(1, 256));
-  app->add_option("--eps", model.opts.eps, "LayerNorm epsilon")->check(CLI::PositiveNumber);
+  app->add_option("--eps", model.opts.eps, "LayerNorm epsilon")->check(kPositive);
   threads.add(app);
   app->callback([] {
     threads.apply();

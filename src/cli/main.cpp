@@ -24,13 +24,15 @@ int main(int argc, char** argv) {
   vitqk::cli::add_eval(app);
   vitqk::cli::add_bench(app);
   vitqk::cli::add_study(app);
+  vitqk::cli::refuse_non_finite(app);
   std::optional<vitqk::dist::Session> mpi;  // MPI only under mpirun; ended after any error is reported
   using vitqk::dist::report_error;
   try {
     mpi.emplace();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    return report_error(vitqk::cli::parse_error_line(app, e, argc, argv), true);
   } catch (const vitqk::Interrupted& e) {
     return vitqk::dist::report_interrupt(e.what());
   } catch (const vitqk::dist::AgreedError& e) {

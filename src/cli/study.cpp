@@ -20,9 +20,9 @@ void add_study(CLI::App& root) {
   app->add_option("--seeds", seeds, "Training seeds per form (default 3)")->check(CLI::Range(1, 100));
   app->add_option("--epochs", epochs, "Training epochs per run (default 3; --quick: 2)")->check(CLI::Range(1, 1000));
   app->add_option("--train-images", train_images, "Use the first N training images (0: all; --quick: 8000)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app->add_option("--test-images", test_images, "Use the first N test images (0: all; --quick: 2000)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app->add_flag("-q,--quiet", quiet, "No training progress bars (stage lines still print)");
   threads.add(app);
   app->callback([] {

@@ -52,11 +52,11 @@ void add_train(CLI::App& root) {
   app->add_option("--batch", o.batch, "Batch size (under mpirun: the global batch, split over the processes)")
       ->check(CLI::Range(1, 1 << 16))
       ->capture_default_str();
-  app->add_option("--lr", o.opt.lr, "Peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--min-lr", o.opt.min_lr, "Final learning rate of the cosine schedule")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app->add_option("--wd", o.opt.wd, "AdamW weight decay (matrices only)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app->add_option("--warmup-epochs", o.warmup_epochs, "Linear warm-up, in epochs")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app->add_option("--clip", o.opt.clip, "Max global gradient norm (0: off)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app->add_option("--lr", o.opt.lr, "Peak learning rate")->check(kPositive)->capture_default_str();
+  app->add_option("--min-lr", o.opt.min_lr, "Final learning rate of the cosine schedule")->check(kNonNegative)->capture_default_str();
+  app->add_option("--wd", o.opt.wd, "AdamW weight decay (matrices only)")->check(kNonNegative)->capture_default_str();
+  app->add_option("--warmup-epochs", o.warmup_epochs, "Linear warm-up, in epochs")->check(kNonNegative)->capture_default_str();
+  app->add_option("--clip", o.opt.clip, "Max global gradient norm (0: off)")->check(kNonNegative)->capture_default_str();
   app->add_option("--label-smoothing", o.label_smoothing, "Label smoothing")->check(CLI::Range(0.0, 0.99))->capture_default_str();
   app->add_option("--seed", o.seed, "Seed of initialisation, data order and augmentation")->capture_default_str();
   app->add_flag("--no-augment", no_augment, "Turn off random crop and horizontal flip");
@@ -67,9 +67,9 @@ void add_train(CLI::App& root) {
   app->add_option("--crop-pad", o.augment.pad, "Augmentation: zero padding around the random crop (pixels)")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
-  app->add_option("--limit-train", o.limit_train, "Use only the first N training images")->check(CLI::NonNegativeNumber);
-  app->add_option("--limit-test", o.limit_test, "Use only the first N test images")->check(CLI::NonNegativeNumber);
-  app->add_option("--save-every", o.save_every, "Also checkpoint every N steps")->check(CLI::NonNegativeNumber);
+  app->add_option("--limit-train", o.limit_train, "Use only the first N training images")->check(kNonNegative);
+  app->add_option("--limit-test", o.limit_test, "Use only the first N test images")->check(kNonNegative);
+  app->add_option("--save-every", o.save_every, "Also checkpoint every N steps")->check(kNonNegative);
   app->add_option("-o,--out", o.out, "Output directory (checkpoint, model, log.jsonl)")->capture_default_str();
   app->add_flag("--resume", o.resume, "Continue from OUT/checkpoint.safetensors");
   app->add_flag("-q,--quiet", quiet, "No progress display");
@@ -107,7 +107,7 @@ void add_eval(CLI::App& root) {
   model.add(app);
   threads.add(app);
   app->add_option("--data", data, "fashion-mnist, a folder of IDX files, or an image folder")->capture_default_str();
-  app->add_option("--limit", limit, "Use only the first N test images")->check(CLI::NonNegativeNumber);
+  app->add_option("--limit", limit, "Use only the first N test images")->check(kNonNegative);
   app->add_flag("--json", json, "Print JSON");
   app->callback([] {
     threads.apply();

@@ -1,11 +1,28 @@
 #include "io/model_file.h"
 
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "io/safetensors.h"
 
 namespace vitqk::io {
+
+namespace {
+
+// A NaN or infinity in a checkpoint reaches every logit, and through a conversion every head:
+// refuse it by name rather than print NaN predictions.
+void read_finite(const SafeTensorsReader& r, const std::string& name, float* dst) {
+  const auto& e = *r.find(name);
+  r.read(e, dst);
+  for (int64_t i = 0; i < e.numel; ++i)
+    if (!std::isfinite(dst[i]))
+      fail(r.path(), ": tensor '", name, "' holds ", std::isnan(dst[i]) ? "NaN" : "an infinity",
+           " (element ", i, "): the file is damaged or the model diverged");
+}
+
+}  // namespace
 
 Inferred infer_model(const SafeTensorsReader& r, const LoadOptions& opts) {
   std::vector<TensorSpec> specs;
@@ -24,7 +41,7 @@ LoadedModel load_model(const SafeTensorsReader& reader, const LoadOptions& opts)
   for (const auto& p : inf.placements) {
     const ParamInfo* info = m.layout.find(p.target);
     const size_t cols = info->numel / size_t(info->shape[0]);
-    reader.read(*reader.find(p.source), m.p(info->offset + size_t(p.row_offset) * cols));
+    read_finite(reader, p.source, m.p(info->offset + size_t(p.row_offset) * cols));
   }
   return out;
 }
@@ -37,7 +54,7 @@ LoadedPacked load_packed(const std::string& path, Precision precision, const Loa
   PackedViT m(inf.config, precision, [&](const ParamInfo& info, float* dst) {
     const size_t cols = info.numel / size_t(info.shape[0]);
     for (auto [it, end] = by_target.equal_range(info.name); it != end; ++it)
-      reader.read(*reader.find(it->second->source), dst + size_t(it->second->row_offset) * cols);
+      read_finite(reader, it->second->source, dst + size_t(it->second->row_offset) * cols);
   });
   return {std::move(m), inf.naming, std::move(inf.notes)};
 }

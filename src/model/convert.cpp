@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/threads.h"
 #include "core/rng.h"
 #include "model/cost.h"
 
@@ -114,8 +115,9 @@ void unmerge_qk(const Src& src, const Dst& dst, int layer, const UnmergeOptions&
   const double scale = std::pow(double(dh), 0.25);  // q and k each carry dh^(1/4): q.k/sqrt(dh) is kept
   float *Wq = dst.w_in, *Wk = dst.w_in + long(D) * D, *bq = dst.b_in, *bk = dst.b_in + D;
   std::vector<HeadReport> heads(H);
-#pragma omp parallel for schedule(dynamic)
-  for (int h = 0; h < H; ++h) {
+  // parallel_tasks carries an SVD's failure out of the threads as an error (thrown inside an
+  // OpenMP loop it would abort the process).
+  parallel_tasks(H, [&](int h, int) {
     // B_h = [W_h^T; u_h^T]: s_ij = [x_i; 1]^T B_h x_j.
     std::vector<double> B(size_t(D + 1) * D);
     const float* W = src.w_in + long(h) * D * D;
@@ -135,7 +137,7 @@ void unmerge_qk(const Src& src, const Dst& dst, int layer, const UnmergeOptions&
       for (int j = 0; j < D; ++j) kk[j] = float(f.Vt[size_t(k) * D + j] * sk);
       bk[h * dh + k] = 0.0f;
     }
-  }
+  });
   if (report) report->insert(report->end(), heads.begin(), heads.end());
 }
 
@@ -159,8 +161,7 @@ void unmerge_ov(const Src& src, const Dst& dst, int layer, const UnmergeOptions&
   float* Wv = dst.w_in + long(dst.d.qk_rows()) * D;
   float* bv = dst.b_in + dst.d.qk_rows();
   std::vector<HeadReport> heads(H);
-#pragma omp parallel for schedule(dynamic)
-  for (int h = 0; h < H; ++h) {
+  parallel_tasks(H, [&](int h, int) {
     std::vector<double> M(size_t(D) * D);
     for (int i = 0; i < D; ++i)
       for (int j = 0; j < D; ++j) M[size_t(i) * D + j] = src.w_out[long(i) * H * D + long(h) * D + j];
@@ -173,7 +174,7 @@ void unmerge_ov(const Src& src, const Dst& dst, int layer, const UnmergeOptions&
       for (int j = 0; j < D; ++j) Wv[long(h * dh + k) * D + j] = float(f.Vt[size_t(k) * D + j] * sk);
       bv[h * dh + k] = 0.0f;
     }
-  }
+  });
   std::memcpy(dst.b_out, src.b_out, sizeof(float) * D);
   if (report) report->insert(report->end(), heads.begin(), heads.end());
 }
@@ -258,7 +259,9 @@ LogitDiff compare_on_random_batch(const ViT& a, const ViT& b, int batch, uint64_
   vit_forward(b, pixels.data(), batch, xb);
   LogitDiff d{0, 0};
   for (long i = 0; i < long(batch) * c.out_dim(); ++i) {
-    d.max_abs_diff = std::max(d.max_abs_diff, double(std::fabs(xa.logits[i] - xb.logits[i])));
+    // std::max would drop a NaN: a NaN logit on either side is an infinite difference.
+    const double diff = std::fabs(double(xa.logits[i]) - double(xb.logits[i]));
+    d.max_abs_diff = std::isnan(diff) ? INFINITY : std::max(d.max_abs_diff, diff);
     d.max_abs_logit = std::max(d.max_abs_logit, double(std::fabs(xa.logits[i])));
   }
   return d;

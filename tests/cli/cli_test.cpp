@@ -1,10 +1,12 @@
 // The vitqk binary end to end: good runs, and bad input refused with one line naming the
 // file, a non-zero exit, and no output file left behind.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -187,6 +189,36 @@ TEST_F(Cli, BadModelFilesAreRefused) {
   refused("forward --model " + good + " --input " + good + " --output " + y, "pixel_values", y);
   refused("classify --model " + good + " " + variant("notimage.png", "this is not a png"), "notimage.png");
   refused("forward --model " + good + " --input " + x + " --output " + y + " --heads 3", "divisible", y);
+}
+
+
+TEST_F(Cli, BadFlagsAreRefusedInOneLine) {
+  const std::string m = model(), x = pixels(1, 3, 16), y = dir + "/y.safetensors";
+  refused("train --lr nan", "--lr: 'nan': must be a positive number");
+  refused("train --lr -1", "--lr: '-1': must be a positive number");  // not CLI11's 309-digit bound
+  refused("train --label-smoothing nan", "must be a finite number");
+  refused("train --wd inf", "--wd: 'inf'");
+  refused("classify --model " + m + " --mean inf 1 1 x.png", "--mean: 'inf'");
+  refused("frobnicate", "unknown command 'frobnicate' (commands: info,");
+  refused("train --bogus", "--bogus (see vitqk train --help)");
+  refused("forward --model " + m + " --input " + x + " --output /dev/null", "/dev/null: not a regular file");
+  struct stat st {};
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "/dev/null was replaced";
+}
+
+TEST_F(Cli, NonFiniteWeightsAreRefusedByName) {
+  ViT bad(testing::tiny_config(2));
+  testing::randomize(bad, 9);
+  const ParamInfo* q = bad.layout.find("blocks.0.attn.qkv.weight");
+  ASSERT_NE(q, nullptr);
+  bad.p(q->offset)[5] = NAN;
+  const std::string m = dir + "/nan.safetensors", x = pixels(1, 3, 16), y = dir + "/y.safetensors";
+  io::save_model(m, bad);
+  const std::string needle = "nan.safetensors: tensor 'blocks.0.attn.qkv.weight' holds NaN (element 5)";
+  refused("forward --model " + m + " --input " + x + " --output " + y, needle, y);
+  refused("merge " + m + " " + y, needle, y);  // an SVD of NaNs aborted the process
+  refused("convert " + m + " " + y + " --dtype bf16", needle, y);
 }
 
 }  // namespace
