@@ -67,7 +67,7 @@ void ModelFlags::add(CLI::App* app, bool required) {
   auto* m = app->add_option("-m,--model", path, "Model checkpoint (.safetensors; timm, Hugging Face or torchvision naming)")
                 ->check(CLI::ExistingFile);
   if (required) m->required();
-  app->add_option("--heads", opts.heads, "Number of attention heads (when the file does not record it)")
+  app->add_option("--heads", opts.heads, "Number of attention heads (when the file does not record it; otherwise must agree)")
       ->check(CLI::Range(1, 256));
   app->add_option("--eps", opts.eps, "LayerNorm epsilon (default: the file's, else the ecosystem's)")
       ->check(kPositive);

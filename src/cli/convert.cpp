@@ -48,7 +48,7 @@ void add_merge(CLI::App& root) {
   static double tol = 1e-4;
   app->add_option("input", model.path, "Model checkpoint (any naming)")->required()->check(CLI::ExistingFile);
   app->add_option("output", out, "Where to write the merged model (.safetensors)")->required();
-  app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it)")
+  app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it; otherwise must agree)")
       ->check(CLI::Range(1, 256));
   app->add_option("--eps", model.opts.eps, "LayerNorm epsilon")->check(kPositive);
   app->add_option("--layers", layers, "Layers to merge: all, auto (where the cost model says it is cheaper), none, or a list like 0,2,5-7")
@@ -104,9 +104,10 @@ void add_unmerge(CLI::App& root) {
   threads.add(app);
   app->callback([] {
     threads.apply();
+    model.opts.factorized_is_an_error = true;
     const ViT m = model.load().model;
     const ViTConfig& c = m.cfg;
-    if (!c.any_merged()) fail(model.path, ": no merged layers to unmerge");
+    if (!c.any_merged()) fail(model.path, ": no merged layers to unmerge (the model is factorized already)");
     if (opts.rank > c.head_dim())
       fail("--rank ", opts.rank, ": a factorized head holds at most rank ", c.head_dim(), " (the head width)");
     std::vector<HeadReport> report;
@@ -136,7 +137,7 @@ void add_convert(CLI::App& root) {
   app->add_option("--dtype", dtype, "Storage type of the weights: bf16 (half the size) or fp32")
       ->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
-  app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it)")
+  app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it; otherwise must agree)")
       ->check(CLI::Range(1, 256));
   app->add_option("--eps", model.opts.eps, "LayerNorm epsilon")->check(kPositive);
   threads.add(app);

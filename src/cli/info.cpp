@@ -56,7 +56,7 @@ void add_info(CLI::App& root) {
   static int tokens = 0, image_size = 0;
   static bool json = false;
   app->add_option("model", model.path, "Model checkpoint (.safetensors)")->check(CLI::ExistingFile);
-  app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it)")
+  app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it; otherwise must agree)")
       ->check(CLI::Range(1, 256));
   app->add_option("-p,--preset", preset_name, "A named model instead of a file: vit-ti16, vit-s16, vit-b16, vit-l16, fmnist");
   app->add_option("--tokens", tokens, "Sequence length n to cost (default: the model's)")->check(CLI::Range(2, 1 << 20));
@@ -66,6 +66,11 @@ void add_info(CLI::App& root) {
   app->callback([] {
     if (model.path.empty() == preset_name.empty()) fail("info: give either a model file or --preset");
     ViTConfig c = preset_name.empty() ? config_of(model.path, model.opts) : preset(preset_name);
+    if (!preset_name.empty() && model.opts.heads) {  // a preset is a starting point, as in bench
+      c.heads = model.opts.heads;
+      c.validate("--preset " + preset_name + " --heads " + std::to_string(model.opts.heads));
+    }
+    if (tokens && image_size) fail("info: give --tokens or --image-size, not both (the image size sets the tokens)");
     if (image_size) {
       if (image_size % c.patch_size) fail("--image-size ", image_size, " is not a multiple of the patch size ", c.patch_size);
       c.image_size = image_size;

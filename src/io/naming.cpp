@@ -210,8 +210,10 @@ Inferred infer_model(const std::vector<TensorSpec>& tensors, const std::map<std:
 
   ViTConfig& c = out.config;
   auto meta = metadata.find("vitqk");
+  int recorded_heads = 0;  // from vitqk's metadata, or from the shape of a merged layer
   if (meta != metadata.end()) {
     c = config_from_text(meta->second, what);
+    recorded_heads = c.heads;
   } else {
     const auto& pw = require("patch_embed.proj.weight", 4);
     if (pw[2] != pw[3]) fail(what, ": non-square patches ", shape_str(pw), " are not supported");
@@ -251,8 +253,11 @@ Inferred infer_model(const std::vector<TensorSpec>& tensors, const std::map<std:
     if (shape_of("head.weight")) c.num_classes = int(std::clamp<int64_t>(require("head.weight", 2)[0], 0, 1 << 24));
     else c.num_classes = 0;
     c.eps = out.naming == Naming::HuggingFace ? 1e-12f : 1e-6f;
+    recorded_heads = merged_heads;
     if (merged_heads) c.heads = merged_heads;
-    else if (!opts.heads) {
+    else if (!opts.heads && opts.factorized_is_an_error) {
+      c.heads = 1;  // the caller refuses a model with no merged layer: any valid count will do
+    } else if (!opts.heads) {
       if (c.dim % 64 != 0)
         fail(what, ": the weights do not say how many attention heads there are; pass --heads");
       c.heads = c.dim / 64;
@@ -260,6 +265,9 @@ Inferred infer_model(const std::vector<TensorSpec>& tensors, const std::map<std:
     }
     c.preprocess = default_preprocess(out.naming, c.image_size);
   }
+  if (opts.heads && recorded_heads && opts.heads != recorded_heads)
+    fail(what, ": the file records ", recorded_heads, " attention heads; --heads ", opts.heads,
+         " contradicts it (leave --heads out)");
   if (opts.heads) c.heads = opts.heads;
   if (opts.eps > 0) c.eps = opts.eps;
   c.validate(what);

@@ -28,8 +28,11 @@ struct Placement {
 };
 
 struct LoadOptions {
-  int heads = 0;    // 0: from metadata, else inferred (see infer_model)
+  int heads = 0;    // 0: from metadata, else inferred (see infer_model); must agree with either
   float eps = 0;    // 0: from metadata, else the ecosystem's default
+  // For unmerge, which refuses a model without merged layers: their head count is not needed
+  // (and asking for --heads, which unmerge does not take, would mislead).
+  bool factorized_is_an_error = false;
 };
 
 struct Inferred {

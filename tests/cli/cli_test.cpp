@@ -188,7 +188,13 @@ TEST_F(Cli, BadModelFilesAreRefused) {
   refused("forward --model " + good + " --input " + pixels(1, 3, 15) + " --output " + y, "pixel_values", y);
   refused("forward --model " + good + " --input " + good + " --output " + y, "pixel_values", y);
   refused("classify --model " + good + " " + variant("notimage.png", "this is not a png"), "notimage.png");
-  refused("forward --model " + good + " --input " + x + " --output " + y + " --heads 3", "divisible", y);
+  refused("forward --model " + good + " --input " + x + " --output " + y + " --heads 3",
+          "the file records 2 attention heads; --heads 3 contradicts it", y);
+  // A timm file records no head count: --heads is taken, and checked against the width.
+  refused("info " + testing::fixture("models/timm_a.safetensors") + " --heads 5", "width 48 is not divisible by 5 heads");
+  refused("unmerge " + good + " " + y, "no merged layers to unmerge", y);
+  refused("unmerge " + testing::fixture("models/timm_a.safetensors") + " " + y, "no merged layers to unmerge", y);
+  refused("info --preset vit-b16 --tokens 100 --image-size 64", "not both");
 }
 
 
