@@ -202,7 +202,7 @@ TEST(Naming, AbsurdShapesAreRefusedWithoutAllocating) {
   }
 }
 
-TEST(Naming, MetadataConfigWinsAndFlagsOverrideIt) {
+TEST(Naming, MetadataConfigWinsEpsFlagOverridesItHeadsFlagMustAgree) {
   ViTConfig c = small();
   c.eps = 1e-5f;
   c.class_names = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"};
@@ -211,9 +211,16 @@ TEST(Naming, MetadataConfigWinsAndFlagsOverrideIt) {
   EXPECT_FLOAT_EQ(inf.config.eps, 1e-5f);
   EXPECT_EQ(inf.config.heads, 4);
   EXPECT_EQ(inf.config.class_names[9], "j");
-  inf = infer_model(timm_specs(c), meta, {.heads = 2, .eps = 1e-3f}, "m");
-  EXPECT_EQ(inf.config.heads, 2);
+  inf = infer_model(timm_specs(c), meta, {.heads = 4, .eps = 1e-3f}, "m");
+  EXPECT_EQ(inf.config.heads, 4);
   EXPECT_FLOAT_EQ(inf.config.eps, 1e-3f);
+  // Splitting the same weights into other heads is another model: refused, not run silently.
+  try {
+    infer_model(timm_specs(c), meta, {.heads = 2}, "m.safetensors");
+    FAIL() << "--heads 2 against 4 recorded";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "m.safetensors: the file records 4 attention heads; --heads 2 contradicts it (leave --heads out)");
+  }
   for (auto [bad, needle] : {std::pair{"{not json", "not valid JSON"}, {"{\"depth\": \"two\"}", "depth"},
                               {"[1, 2]", "not a JSON object"}, {"{\"qk\": [\"merged\"]}", "one form per layer"}}) {
     try {
