@@ -226,6 +226,11 @@ class Stepper {
       allreduce_s += seconds_since(t0);
       stop_requested = grads[n + 2] > 0;
     }
+    // Every rank holds the same summed loss here, so all of them stop together.
+    if (!std::isfinite(grads[n]))
+      throw dist::AgreedError(cat("training diverged at step ", st.step + 1, " (epoch ", epoch + 1, "): the loss is ",
+                                  std::isnan(grads[n]) ? "NaN" : "infinite", "; lower --lr (", opt_.lr,
+                                  ") or keep --clip on"));
     st.loss_sum += grads[n] / slots_, st.correct += std::lround(grads[n + 1]), st.seen += o_.batch;
     clip_grad_norm(grads, n, opt_.clip);
     const float lr = lr_at(opt_, st.step);

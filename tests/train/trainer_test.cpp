@@ -4,6 +4,8 @@
 // took the register kernel (the input projection's backward), and on both attention forms.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -32,6 +34,23 @@ TEST(Trainer, OneAndTwoThreadsGiveTheSameWeights) {
     ASSERT_FALSE(model[0].empty());
     EXPECT_TRUE(model[0] == model[1]) << form << ": 1 and 2 threads trained different weights";
   }
+  fs::remove_all(dir);
+}
+
+
+TEST(Trainer, DivergenceStopsWithAnErrorAndWritesNoModel) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string dir = testing::fresh_test_dir("diverge");
+  const std::string err = dir + "/err.txt";
+  const std::string cmd = std::string(VITQK_BINARY) +
+                          " train --limit-train 2048 --limit-test 128 --epochs 1 --lr 1e6 --clip 0 -q --out " + dir +
+                          "/run > /dev/null 2> " + err;
+  const int rc = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << cmd;
+  const std::string msg = testing::slurp(err);
+  EXPECT_EQ(msg.rfind("vitqk: error: training diverged at step ", 0), 0u) << msg;
+  EXPECT_NE(msg.find("lower --lr (1e+06)"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(dir + "/run/model.safetensors"));
   fs::remove_all(dir);
 }
 
