@@ -45,7 +45,7 @@ void add_classify(CLI::App& root) {
   threads.add(app);
   dtype.add(app);
   app->add_option("images", images, "Image files (JPEG, PNG, BMP, GIF, PNM)")->required();
-  app->add_option("-k,--top-k", top_k, "How many classes to print per image")->check(CLI::Range(1, 1000000));
+  app->add_option("-k,--top-k", top_k, "How many classes to print per image")->check(CLI::Range(1, 1000000))->capture_default_str();
   app->add_option("--labels", labels_path, "Text file with one class name per line")->check(CLI::ExistingFile);
   app->add_option("--resize", resize, "Resize the shorter side to this (0: no resize; default: the model's)")
       ->check(CLI::Range(0, 16384));

@@ -50,7 +50,7 @@ void add_merge(CLI::App& root) {
   app->add_option("output", out, "Where to write the merged model (.safetensors)")->required();
   app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it; otherwise must agree)")
       ->check(CLI::Range(1, 256));
-  app->add_option("--eps", model.opts.eps, "LayerNorm epsilon")->check(kPositive);
+  app->add_option("--eps", model.opts.eps, "LayerNorm epsilon (default: the file's, else the ecosystem's)")->check(kPositive);
   app->add_option("--layers", layers, "Layers to merge: all, auto (where the cost model says it is cheaper), none, or a list like 0,2,5-7")
       ->capture_default_str();
   app->add_option("--pairs", pairs, "Which pairs to merge: qk, ov or qk,ov")
@@ -139,7 +139,7 @@ void add_convert(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--heads", model.opts.heads, "Number of attention heads (when the file does not record it; otherwise must agree)")
       ->check(CLI::Range(1, 256));
-  app->add_option("--eps", model.opts.eps, "LayerNorm epsilon")->check(kPositive);
+  app->add_option("--eps", model.opts.eps, "LayerNorm epsilon (default: the file's, else the ecosystem's)")->check(kPositive);
   threads.add(app);
   app->callback([] {
     threads.apply();

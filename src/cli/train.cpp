@@ -67,8 +67,8 @@ void add_train(CLI::App& root) {
   app->add_option("--crop-pad", o.augment.pad, "Augmentation: zero padding around the random crop (pixels)")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
-  app->add_option("--limit-train", o.limit_train, "Use only the first N training images")->check(kNonNegative);
-  app->add_option("--limit-test", o.limit_test, "Use only the first N test images")->check(kNonNegative);
+  app->add_option("--limit-train", o.limit_train, "Use only the first N training images (0: all)")->check(kNonNegative);
+  app->add_option("--limit-test", o.limit_test, "Use only the first N test images (0: all)")->check(kNonNegative);
   app->add_option("--save-every", o.save_every, "Also checkpoint every N steps")->check(kNonNegative);
   app->add_option("-o,--out", o.out, "Output directory (checkpoint, model, log.jsonl)")->capture_default_str();
   app->add_flag("--resume", o.resume, "Continue from OUT/checkpoint.safetensors");
@@ -82,6 +82,7 @@ void add_train(CLI::App& root) {
     o.progress = !quiet;
     o.merged_init = parse_merged_init(merged_init);
     o.weight_init = parse_weight_init(weight_init);
+    if (o.opt.min_lr > o.opt.lr) fail("--min-lr ", o.opt.min_lr, " is above --lr ", o.opt.lr, ": the schedule decays from --lr to --min-lr");
     ViTConfig c = model_config(preset_name, config_file);
     c.qk = choose_forms(c, attention, true);
     c.ov = choose_forms(c, ov, false);
@@ -107,7 +108,7 @@ void add_eval(CLI::App& root) {
   model.add(app);
   threads.add(app);
   app->add_option("--data", data, "fashion-mnist, a folder of IDX files, or an image folder")->capture_default_str();
-  app->add_option("--limit", limit, "Use only the first N test images")->check(kNonNegative);
+  app->add_option("--limit", limit, "Use only the first N test images (0: all)")->check(kNonNegative);
   app->add_flag("--json", json, "Print JSON");
   app->callback([] {
     threads.apply();

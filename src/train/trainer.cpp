@@ -109,6 +109,16 @@ nlohmann::json recipe_of(const ViTConfig& c, const TrainOptions& o, const std::s
           {"ranks", ranks}};
 }
 
+// Field by field, so that a changed --attention or width is named, not the whole config.
+void check_same_model(const std::string& ckpt, const nlohmann::json& had, const nlohmann::json& want) {
+  for (auto& [key, value] : want.items()) {
+    const nlohmann::json was = had.value(key, nlohmann::json());
+    if (was != value)
+      fail(ckpt, ": checkpoint was made with a different model ", key, " (", was.dump(), ", now ", value.dump(),
+           "); resume with the same settings or start afresh without --resume");
+  }
+}
+
 void check_resumable(const std::string& ckpt, const nlohmann::json& got, const nlohmann::json& want) {
   // A run continues under the number of processes that began it: from 4 on, the all-reduce
   // may add the ranks' sums in another order than one process's tree (1 and 2 agree bit for
@@ -121,6 +131,7 @@ void check_resumable(const std::string& ckpt, const nlohmann::json& got, const n
          ") or start afresh without --resume");
   for (auto& [key, value] : want.items()) {
     const nlohmann::json had = got.value(key, key == "weight_init" ? nlohmann::json("timm") : nlohmann::json());
+    if (key == "model" && had.is_object()) check_same_model(ckpt, had, value);
     if (key != "ranks" && had != value)
       fail(ckpt, ": checkpoint was made with a different ", key, " (", had.dump(), ", now ", value.dump(),
            "); resume with the same settings or start afresh without --resume");
@@ -326,12 +337,15 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
     std::filesystem::create_directories(o.out);
     if (o.resume && std::filesystem::exists(ckpt)) {
       const nlohmann::json want = st.recipe;
+      // Before its tensors are read: a model of another shape would fail there, less clearly.
+      check_same_model(ckpt, config_to_json(checkpoint_config(ckpt)), want.at("model"));
       load_checkpoint(ckpt, m, stepper.adam_m, stepper.adam_v, st);
       check_resumable(ckpt, st.recipe, want);
       std::fprintf(stderr, "resuming %s at epoch %d, step %ld\n", ckpt.c_str(), st.epoch + 1, st.step);
     } else {
       if (std::filesystem::exists(ckpt) && !o.resume)
         std::fprintf(stderr, "note: %s exists; starting afresh (use --resume to continue it)\n", ckpt.c_str());
+      if (o.resume) std::fprintf(stderr, "note: --resume: no %s yet; starting afresh\n", ckpt.c_str());
       init_params(m, o.seed, o.merged_init, o.weight_init);
     }
   });

@@ -204,6 +204,7 @@ TEST_F(Cli, BadFlagsAreRefusedInOneLine) {
   refused("train --lr -1", "--lr: '-1': must be a positive number");  // not CLI11's 309-digit bound
   refused("train --label-smoothing nan", "must be a finite number");
   refused("train --wd inf", "--wd: 'inf'");
+  refused("train --min-lr 1", "--min-lr 1 is above --lr");
   refused("classify --model " + m + " --mean inf 1 1 x.png", "--mean: 'inf'");
   refused("frobnicate", "unknown command 'frobnicate' (commands: info,");
   refused("train --bogus", "--bogus (see vitqk train --help)");

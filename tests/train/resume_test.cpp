@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -96,6 +97,13 @@ TEST_F(Resume, CorruptOrMismatchedCheckpointIsRefused) {
   const std::string good = slurp(ckpt);
   // Different recipe: refused, checkpoint untouched.
   EXPECT_EQ(run(args(a, "--resume --lr 0.5", 1)), 1);
+  EXPECT_EQ(slurp(ckpt), good);
+  // A different attention form is named as such, before the tensors (of another size) are read.
+  std::string cmd;
+  for (const std::string& w : args(a, "--resume --attention merged", 1)) cmd += w + " ";
+  const std::string err = dir + "/err.txt";
+  EXPECT_NE(std::system((cmd + "> /dev/null 2> " + err).c_str()), 0);
+  EXPECT_NE(slurp(err).find("checkpoint was made with a different model qk"), std::string::npos) << slurp(err);
   EXPECT_EQ(slurp(ckpt), good);
   // A flipped byte in the weights: the checksum catches it.
   std::string bad = good;
