@@ -356,9 +356,15 @@ std::array<int, 2> image_size(const uint8_t* data, size_t size, const std::strin
   if (!png_chunks_fit(data, size)) fail(name, ": truncated or corrupt PNG (a chunk runs past the end of the file)");
   if (!pnm_numbers_fit(data, size)) fail(name, ": corrupt PNM (a header number has more than 9 digits)");
   int w = 0, h = 0, n = 0;
+  auto be32 = [&](size_t at) { return int(std::min<uint32_t>(uint32_t(data[at]) << 24 | uint32_t(data[at + 1]) << 16 |
+                                                              uint32_t(data[at + 2]) << 8 | data[at + 3], 1u << 30)); };
   if (is_jpeg(data, size)) {
     const std::array<int, 2> size2 = jpeg_size(data, size, name);
     w = size2[0], h = size2[1];
+  } else if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+    // From the header itself: stb_image refuses a PNG too large for it, then probes the other
+    // formats, and the last probe's "unknown image type" is the reason it keeps.
+    w = be32(16), h = be32(20);
   } else {
     stbi__g_failure_reason = nullptr;
     if (!stbi_info_from_memory(data, int(size), &w, &h, &n)) fail(name, ": not an image (", stb_reason(), ")");

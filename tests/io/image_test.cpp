@@ -303,6 +303,7 @@ TEST_F(ImageErrors, AbsurdDimensions) {
   expect_refused(file("wide.png", patched(png, 16, 100000, 4, true)), "out of range");
   expect_refused(file("huge.png", patched(patched(png, 16, 16384, 4, true), 20, 16385, 4, true)), "out of range");
   expect_refused(file("many.png", patched(patched(png, 16, 16384, 4, true), 20, 16384, 4, true)), "out of range");
+  expect_refused(file("vast.png", patched(patched(png, 16, 100000, 4, true), 20, 100000, 4, true)), "out of range");
   expect_refused(file("huge.bmp", patched(patched(bmp, 18, 60000, 4, false), 22, 60000, 4, false)), "out of range");
   const std::vector<char> gif = read_bytes(fixture("tiny_21x30.gif"));  // logical screen at 6
   expect_refused(file("huge.gif", patched(patched(gif, 6, 65535, 2, false), 8, 65535, 2, false)), "out of range");
