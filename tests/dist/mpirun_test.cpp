@@ -227,6 +227,17 @@ TEST_F(Mpirun, DisagreeingRanksAndIndivisibleBatchesAreRefused) {
 
   EXPECT_EQ(run(mpirun({train(out, 320, 1, "", 33)})), 1);
   EXPECT_NE(stderr_text().find("--batch 33 is the global batch"), std::string::npos) << stderr_text();
+
+  // A bad flag on one rank only: that rank fails while parsing, before any collective, and
+  // the other used to wait in its first all-reduce for ever. Both now stop at the agreement
+  // that follows every parse (the test's own limit is ctest's timeout).
+  EXPECT_EQ(run(mpirun({train(out, 320, 1), train(out, 320, 1, "--lr nan")})), 1);
+  EXPECT_NE(stderr_text().find("vitqk: error: rank 1: --lr: 'nan': must be a positive number"), std::string::npos)
+      << stderr_text();
+  EXPECT_EQ(run(mpirun({train(out, 320, 1, "--bogus"), train(out, 320, 1)})), 1);
+  EXPECT_NE(stderr_text().find("vitqk: error: rank 0: The following argument was not expected: --bogus"),
+            std::string::npos)
+      << stderr_text();
 }
 
 }  // namespace
