@@ -82,7 +82,19 @@ io::LoadedModel ModelFlags::load() const {
   io::LoadedModel m = io::load_model(path, opts);
   for (const auto& n : m.notes) std::cerr << "vitqk: note: " << path << ": " << n << "\n";
   const auto qk = choose_forms(m.model.cfg, attention, true), o = choose_forms(m.model.cfg, ov, false);
-  if (qk != m.model.cfg.qk || o != m.model.cfg.ov) m.model = convert(m.model, qk, o);
+  if (qk != m.model.cfg.qk || o != m.model.cfg.ov) {
+    std::vector<HeadReport> report;
+    m.model = convert(m.model, qk, o, {}, &report);
+    // Merging is exact; unmerging is exact only where a merged matrix has rank <= d_h (a model
+    // merged from a factorized one), not for one trained merged: say what was lost.
+    int cut = 0;
+    double worst = 0;
+    for (const HeadReport& h : report) cut += h.rel_error >= 1e-6, worst = std::max(worst, h.rel_error);
+    if (cut)
+      std::cerr << "vitqk: note: " << path << ": converting to factorized on load truncated " << cut << " of "
+                << report.size() << " heads to rank " << m.model.cfg.head_dim() << " (largest relative error " << worst
+                << "; `vitqk unmerge` lists them): the factorized model approximates the stored one\n";
+  }
   return m;
 }
 

@@ -228,5 +228,26 @@ TEST_F(Cli, NonFiniteWeightsAreRefusedByName) {
   refused("convert " + m + " " + y + " --dtype bf16", needle, y);
 }
 
+
+TEST_F(Cli, UnmergingOnLoadSaysWhatItTruncated) {
+  // A merged model not made by merging (random, as training makes them) has full-rank heads.
+  ViTConfig c = testing::tiny_config(2);
+  c.qk.assign(c.depth, Form::Merged);
+  ViT merged(c);
+  testing::randomize(merged, 11);
+  const std::string m = dir + "/merged.safetensors", x = pixels(1, 3, 16), y = dir + "/y.safetensors";
+  io::save_model(m, merged);
+  const Result r = run("forward --model " + m + " --input " + x + " --output " + y + " --attention factorized");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("converting to factorized on load truncated " + std::to_string(2 * c.depth) + " of " +
+                       std::to_string(2 * c.depth) + " heads"),
+            std::string::npos)
+      << r.err;
+  // Merging is exact: nothing to say.
+  const Result f = run("forward --model " + model() + " --input " + x + " --output " + y + " --attention merged");
+  EXPECT_EQ(f.status, 0) << f.err;
+  EXPECT_EQ(f.err.find("truncated"), std::string::npos) << f.err;
+}
+
 }  // namespace
 }  // namespace vitqk
