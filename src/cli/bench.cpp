@@ -351,15 +351,24 @@ void add_bench(CLI::App& root) {
                 "--runs the timed steps)");
   app->add_flag("--quick", quick, "With --attention-grid: fewer points and repetitions (~15 s)");
   app->add_flag("--json", json, "Print JSON");
-  app->callback([] {
+  app->callback([app] {
     threads.apply();
+    // A flag a mode does not read is refused rather than ignored: a timing must mean what its
+    // command line says.
+    auto refuse = [&](const char* mode, std::initializer_list<const char*> flags) {
+      for (const char* f : flags)
+        if (app->count(f)) fail("bench ", mode, ": ", f, " does not apply (see vitqk bench --help)");
+    };
     if (grid_mode) {
       if (train) fail("bench: --train and --attention-grid are separate modes");
       if (!o.model.path.empty() || !o.preset_name.empty()) fail("bench: --attention-grid takes no --model or --preset");
+      refuse("--attention-grid", {"--attention", "--ov", "--heads", "--eps", "--dtype", "--batch", "--runs", "--warmup",
+                                  "--peers", "--peers-dir"});
       run_attention_grid(quick, json);
     } else {
       if (quick) fail("bench: --quick goes with --attention-grid");
       if (train && o.peers) fail("bench: --peers times inference; for training peers run tools/peers/train_bench.py");
+      if (train && o.dtype.name != "fp32") fail("bench --train: training runs in fp32; --dtype is for inference");
       if (train)
         run_train_bench(o, json);
       else

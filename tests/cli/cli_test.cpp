@@ -205,6 +205,10 @@ TEST_F(Cli, BadFlagsAreRefusedInOneLine) {
   refused("train --label-smoothing nan", "must be a finite number");
   refused("train --wd inf", "--wd: 'inf'");
   refused("train --min-lr 1", "--min-lr 1 is above --lr");
+  // Flags a bench mode does not read are refused, not ignored.
+  refused("bench --train --preset fmnist --dtype bf16", "bench --train: training runs in fp32");
+  refused("bench --attention-grid --quick --batch 8", "bench --attention-grid: --batch does not apply");
+  refused("bench --attention-grid --quick --attention merged", "--attention does not apply");
   refused("classify --model " + m + " --mean inf 1 1 x.png", "--mean: 'inf'");
   refused("frobnicate", "unknown command 'frobnicate' (commands: info,");
   refused("train --bogus", "--bogus (see vitqk train --help)");
