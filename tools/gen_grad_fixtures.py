@@ -7,7 +7,7 @@ Run with Debian's python (it has torch 1.13 and torchvision 0.14):
 
 This file also holds a plain PyTorch implementation of vitqk's ViT (``VitqkViT``) in every
 attention form, with parameters named exactly as vitqk's layout (``src/model/params.h``);
-``tools/torch_train.py`` trains that same model. Per layer and per pair (DESIGN.md section 1,
+``tools/torch_train.py`` trains that same model. Per layer and per pair (the README's "The math in one screen",
 ``src/ops/attention.h``; D = width, H = heads, dh = D / H, nn.Linear convention y = x W^T + b):
 
 * qk factorized: ``attn.qkv`` [3D, D] (rows q | k | v, head h at rows h*dh..) or, when the ov

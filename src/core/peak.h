@@ -1,6 +1,6 @@
 #pragma once
-// This machine's fp32 FMA peak, measured (DESIGN.md section 4: machines differ from session
-// to session, so speed is reported as a fraction of what this CPU can do right now).
+// This machine's fp32 FMA peak, measured: the machines vitqk is measured on differ from day to
+// day, so speed is reported as a fraction of what this CPU can do right now.
 #include <string>
 
 namespace vitqk {

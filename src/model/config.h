@@ -9,7 +9,7 @@
 
 namespace vitqk {
 
-// How a layer computes a pair of projections (DESIGN.md section 1):
+// How a layer computes a pair of projections (README, "The math in one screen"):
 //   qk: factorized q_h . k_h, or merged x_i^T A_h x_j with A_h = Wq_h^T Wk_h / sqrt(d_h);
 //   ov: factorized W_O (concat_h a_h V_h), or merged sum_h a_h X (W_O^h W_V^h)^T.
 enum class Form { Factorized, Merged };

@@ -1,5 +1,5 @@
 #pragma once
-// Conversion between the attention forms of DESIGN.md section 1, per layer and per pair.
+// Conversion between the attention forms of the README's "The math in one screen", per layer and per pair.
 //
 // Merge query-key (exact): per head, the qk.weight block W_h = Wk_h^T Wq_h / sqrt(d_h)
 // ([D, D], nn.Linear layout, so p_i = W_h x_i + u_h) and u_h = Wk_h^T bq_h / sqrt(d_h). The key

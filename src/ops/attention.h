@@ -1,5 +1,5 @@
 #pragma once
-// Multi-head self-attention core for both forms of each pair (DESIGN.md section 1).
+// Multi-head self-attention core for both forms of each pair (README, "The math in one screen").
 //
 // Input: P = x W_in^T + b_in, one row of R values per token, and x itself (the normed
 // tokens). Per head h, with scores S_h = scale * Q_h K_h^T, A_h = softmax(S_h), and the head

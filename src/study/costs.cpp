@@ -1,5 +1,5 @@
 // Part 2 of the study: parameters and compute of both forms, from the cost model, for the
-// standard ViTs and for single-head and wide-head variants, with the crossover of DESIGN.md.
+// standard ViTs and for single-head and wide-head variants, with the crossover of the README's "The math in one screen".
 #include "core/error.h"
 #include "model/cost.h"
 #include "study/study.h"
@@ -23,7 +23,7 @@ nlohmann::json model_entry(const std::string& label, const ViTConfig& c) {
           {"d_h", D / H},
           {"depth", c.depth},
           {"tokens", n},
-          // A merged head pays iff d_h > d (d + n) / (2 d + n) (DESIGN.md section 1).
+          // A merged head pays iff d_h > d (d + n) / (2 d + n) (README, "The math in one screen").
           {"crossover_d_h", double(D) * (D + n) / (2.0 * D + n)},
           {"qk_layer_factorized", cost_json(qf)},
           {"qk_layer_merged", cost_json(qm)},

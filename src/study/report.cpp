@@ -20,21 +20,35 @@ bool numeric(const std::string& c) {
   return !c.empty() && (std::isdigit(static_cast<unsigned char>(c[0])) || c[0] == '-' || c[0] == '+');
 }
 
+// Text for the HTML: escaped, and Markdown's `code` spans as <code> (an odd backtick is left
+// as it is).
+std::string inline_html(const std::string& text) {
+  const std::string e = svg::escape(text);
+  if (std::count(e.begin(), e.end(), '`') % 2) return e;
+  std::string out;
+  bool open = false;
+  for (char ch : e) {
+    if (ch != '`') out += ch;
+    else out += open ? "</code>" : "<code>", open = !open;
+  }
+  return out;
+}
+
 // One document, two renderings: every call appends to the Markdown and the HTML alike, so
 // the two files cannot disagree.
 class Doc {
  public:
   void heading(int level, const std::string& text) {
     md_ += std::string(level, '#') + " " + text + "\n\n";
-    html_ += cat("<h", level, ">", svg::escape(text), "</h", level, ">\n");
+    html_ += cat("<h", level, ">", inline_html(text), "</h", level, ">\n");
   }
   void para(const std::string& text) {
     md_ += text + "\n\n";
-    html_ += "<p>" + svg::escape(text) + "</p>\n";
+    html_ += "<p>" + inline_html(text) + "</p>\n";
   }
   void bullets(const std::vector<std::string>& items) {
     html_ += "<ul>\n";
-    for (const auto& i : items) md_ += "- " + i + "\n", html_ += "<li>" + svg::escape(i) + "</li>\n";
+    for (const auto& i : items) md_ += "- " + i + "\n", html_ += "<li>" + inline_html(i) + "</li>\n";
     md_ += "\n", html_ += "</ul>\n";
   }
   void table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
@@ -52,11 +66,11 @@ class Doc {
     for (const auto& r : rows) md_ += md_row(r);
     md_ += "\n";
     html_ += "<table><thead><tr>";
-    for (const auto& h : head) html_ += "<th>" + svg::escape(h) + "</th>";
+    for (const auto& h : head) html_ += "<th>" + inline_html(h) + "</th>";
     html_ += "</tr></thead><tbody>\n";
     for (const auto& r : rows) {
       html_ += "<tr>";
-      for (const auto& c : r) html_ += (numeric(c) ? "<td class=\"n\">" : "<td>") + svg::escape(c) + "</td>";
+      for (const auto& c : r) html_ += (numeric(c) ? "<td class=\"n\">" : "<td>") + inline_html(c) + "</td>";
       html_ += "</tr>\n";
     }
     html_ += "</tbody></table>\n";
@@ -64,7 +78,7 @@ class Doc {
   void figure(const std::string& svg_text, const std::string& caption) {
     ++figures_;
     md_ += cat("*Figure ", figures_, ": ", caption, "* (chart in report.html)\n\n");
-    html_ += "<figure>" + svg_text + cat("<figcaption>Figure ", figures_, ": ", svg::escape(caption), "</figcaption></figure>\n");
+    html_ += "<figure>" + svg_text + cat("<figcaption>Figure ", figures_, ": ", inline_html(caption), "</figcaption></figure>\n");
   }
   std::string markdown() const { return md_; }
   std::string html(const std::string& title) const {
@@ -73,6 +87,7 @@ class Doc {
            "body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}\n"
            "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}\n"
            "th,td{border:1px solid #bbb;padding:0.25em 0.6em;text-align:left;vertical-align:top}\n"
+           "code{font-family:monospace;background:#f3f3f3;padding:0 0.2em}\n"
            "th{background:#f0f0f0}td.n{text-align:right;white-space:nowrap}\n"
            "figure{margin:1.5em 0;page-break-inside:avoid}figcaption{font-size:0.9em;color:#444}\n"
            "svg{max-width:100%;height:auto}h2{border-bottom:1px solid #ccc;margin-top:2em}\n"
@@ -139,7 +154,7 @@ void equivalence(Doc& d, const json& e) {
 
 void costs(Doc& d, const json& c) {
   d.heading(2, "2. Parameters and compute");
-  d.para("From the cost model (DESIGN.md section 1), per image at 224x224 (fmnist: 28x28). A merged head pays iff "
+  d.para("From the cost model (the README's section The math in one screen), per image at 224x224 (fmnist: 28x28). A merged head pays iff "
          "d_h > d (d + n) / (2 d + n).");
   std::vector<std::vector<std::string>> rows;
   svg::BarChart bars{"Compute per image, both forms", "GMACs per image (log scale)", {}, {}, true};

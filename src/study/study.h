@@ -1,5 +1,5 @@
 #pragma once
-// `vitqk study`: one run that answers the question of DESIGN.md with numbers measured in it.
+// `vitqk study`: one run that answers the project's question (why Wq and Wk are not merged, and what happens if they are) with numbers measured in it.
 // Four parts, each a function that returns its section of results.json; the report (report.h)
 // is written from that JSON alone, so every number it shows is one a script can check.
 //   1. equivalence: are the two forms the same function? (conversions both ways)

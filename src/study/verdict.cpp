@@ -80,8 +80,10 @@ json study_verdict(const json& r) {
     findings.push_back(cat("Parameters and compute: merging pays only when a head is wider than d (d + n) / (2 d + n) (",
                            f(b["crossover_d_h"].get<double>(), 0), " for d = 768, n = ", b["tokens"].get<int>(),
                            "), i.e. for single-head layers. ViT-B/16 merged needs ", f(b["qk_macs_ratio"].get<double>()),
-                           "x the query-key MACs (", f(b["merged_qk"]["macs"].get<double>() / 1e9), " vs ",
-                           f(b["factorized"]["macs"].get<double>() / 1e9), " GMACs per image); a single-head ViT-B merged needs ",
+                           "x the query-key MACs, and the whole model ", f(b["merged_qk"]["macs"].get<double>() / 1e9), " vs ",
+                           f(b["factorized"]["macs"].get<double>() / 1e9), " GMACs per image (",
+                           f(b["merged_qk"]["macs"].get<double>() / b["factorized"]["macs"].get<double>()),
+                           "x); a single-head ViT-B merged needs ",
                            f(h1["qk_macs_ratio"].get<double>()), "x, and `auto` merges ", h1["auto_merged_qk_layers"].get<int>(),
                            " of its ", h1["depth"].get<int>(), " layers while keeping all ", b["depth"].get<int>(),
                            " of ViT-B/16 factorized (", b["auto_merged_qk_layers"].get<int>(), " merged)."));

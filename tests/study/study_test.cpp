@@ -91,6 +91,11 @@ void ReportShowsTheNumbersOfResultsJson(const StudyOptions& o, const json& r) {
   EXPECT_EQ(html.find("nan"), std::string::npos);
   EXPECT_EQ(html.find("inf\""), std::string::npos);
   EXPECT_EQ(html.find("http"), html.find("http://www.w3.org/2000/svg")) << "the report must not fetch anything";
+  // Markdown's code spans become <code> in the HTML, not literal backticks.
+  EXPECT_EQ(html.find('`'), std::string::npos) << html.substr(html.find('`') == std::string::npos ? 0 : html.find('`'), 80);
+  EXPECT_NE(html.find("<code>"), std::string::npos);
+  EXPECT_NE(md.find('`'), std::string::npos);
+  EXPECT_EQ(md.find("DESIGN.md"), std::string::npos) << "the report cites what a reader has";
   for (const auto& v : r["training"]["variants"]) {
     const std::string acc = pct(v["final_test_acc"]["mean"]);
     EXPECT_NE(md.find(acc), std::string::npos) << acc;
