@@ -114,7 +114,7 @@ void add_eval(CLI::App& root) {
     threads.apply();
     const ViT m = model.load().model;
     const DataSplits d = load_data(data, 1, limit);
-    const EvalResult r = evaluate(m, d.test);
+    const EvalResult r = evaluate(m, d.test, data);
     const auto& names = d.test.class_names;
     if (json) {
       nlohmann::json j = {{"accuracy", r.accuracy}, {"loss", r.loss}, {"images", d.test.count},

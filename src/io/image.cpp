@@ -368,6 +368,9 @@ std::array<int, 2> image_size(const uint8_t* data, size_t size, const std::strin
   } else {
     stbi__g_failure_reason = nullptr;
     if (!stbi_info_from_memory(data, int(size), &w, &h, &n)) fail(name, ": not an image (", stb_reason(), ")");
+    // A negative BMP height is the ordinary top-down layout: stb_image's info passes it on as
+    // it is, its decoder flips the rows.
+    if (size >= 2 && data[0] == 'B' && data[1] == 'M' && h < 0 && h > -(1 << 30)) h = -h;
   }
   if (w <= 0 || h <= 0 || w > kMaxSide || h > kMaxSide || long(w) * h > kMaxPixels)
     fail(name, ": image dimensions ", w, "x", h, " are out of range (at most ", kMaxSide, " per side, ", kMaxPixels,

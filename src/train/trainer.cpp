@@ -284,9 +284,17 @@ nlohmann::json data_checksums(const DataSplits& d) {
 
 }  // namespace
 
-EvalResult evaluate(const ViT& m, const Dataset& d, int batch) {
+// Batches are built at the model's input size: images of another size would overrun them.
+void check_images_fit(const Dataset& d, const ViTConfig& c, const std::string& what) {
+  if (d.height != c.image_size || d.width != c.image_size || d.channels != c.in_chans)
+    fail(what, ": images are ", d.width, "x", d.height, "x", d.channels, ", the model takes ", c.image_size, "x",
+         c.image_size, "x", c.in_chans);
+}
+
+EvalResult evaluate(const ViT& m, const Dataset& d, const std::string& what, int batch) {
+  check_images_fit(d, m.cfg, what);
   if (d.num_classes() != m.cfg.num_classes)
-    fail("data has ", d.num_classes(), " classes, the model ", m.cfg.num_classes);
+    fail(what, ": data has ", d.num_classes(), " classes, the model ", m.cfg.num_classes);
   return evaluate_impl(m, d, batch, dist::single_process());
 }
 
@@ -304,9 +312,7 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
            " processes: make it a multiple of ", ranks);
     if (!o.preloaded) loaded = load_data(o.data, o.limit_train, o.limit_test);
     const Dataset& tr = data.train;
-    if (tr.height != c0.image_size || tr.width != c0.image_size || tr.channels != c0.in_chans)
-      fail(o.data, ": images are ", tr.width, "x", tr.height, "x", tr.channels, ", the model takes ", c0.image_size,
-           "x", c0.image_size, "x", c0.in_chans);
+    check_images_fit(tr, c0, o.data);
     if (o.batch > tr.count) fail("--batch ", o.batch, " is larger than the training set (", tr.count, " images)");
   });
   const Dataset& tr = data.train;

@@ -38,7 +38,8 @@ struct EvalResult {
 };
 
 // Images are run in chunks of `batch`, one chunk per thread.
-EvalResult evaluate(const ViT& m, const Dataset& d, int batch = 32);
+// `what` names the data in errors (images of another size than the model's, another class count).
+EvalResult evaluate(const ViT& m, const Dataset& d, const std::string& what, int batch = 32);
 
 // Trains a model of config `c` (forms per layer as given) and writes DIR/checkpoint.safetensors,
 // DIR/model.safetensors and DIR/log.jsonl. Returns the epoch records (as in log.jsonl).

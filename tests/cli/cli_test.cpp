@@ -195,6 +195,9 @@ TEST_F(Cli, BadModelFilesAreRefused) {
   refused("unmerge " + good + " " + y, "no merged layers to unmerge", y);
   refused("unmerge " + testing::fixture("models/timm_a.safetensors") + " " + y, "no merged layers to unmerge", y);
   refused("info --preset vit-b16 --tokens 100 --image-size 64", "not both");
+  // eval built its batches at the model's size from images of another: it segfaulted.
+  if (testing::have_fashion_mnist())
+    refused("eval --model " + good + " --data fashion-mnist --limit 64", "fashion-mnist: images are 28x28x1, the model takes 16x16x3");
 }
 
 

@@ -296,6 +296,26 @@ std::vector<char> patched(std::vector<char> b, size_t at, uint32_t v, int bytes,
   return b;
 }
 
+TEST(Image, TopDownBmpDecodesAsTheBottomUpOne) {
+  // A negative height is BMP's top-down row order: the same picture, rows stored first to last.
+  const std::vector<char> up = read_bytes(fixture("bars_40x25.bmp"));
+  auto le32 = [&](size_t at) { return uint32_t(uint8_t(up[at])) | uint32_t(uint8_t(up[at + 1])) << 8 |
+                                      uint32_t(uint8_t(up[at + 2])) << 16 | uint32_t(uint8_t(up[at + 3])) << 24; };
+  const size_t data = le32(10), w = le32(18), h = le32(22), stride = (w * 3 + 3) / 4 * 4;
+  ASSERT_EQ(le32(28) & 0xFFFF, 24u) << "the fixture is 24-bit";
+  std::vector<char> down(up);
+  for (size_t r = 0; r < h; ++r)
+    std::copy_n(up.begin() + long(data + (h - 1 - r) * stride), stride, down.begin() + long(data + r * stride));
+  const int32_t neg = -int32_t(h);
+  std::memcpy(down.data() + 22, &neg, 4);
+  const auto decode = [](const std::vector<char>& b) {
+    return decode_image(reinterpret_cast<const uint8_t*>(b.data()), b.size(), 3, "x.bmp");
+  };
+  const Image a = decode(up), b = decode(down);
+  EXPECT_EQ(b.height, int(h));
+  EXPECT_EQ(a.pixels, b.pixels);
+}
+
 TEST_F(ImageErrors, AbsurdDimensions) {
   const std::vector<char> png = read_bytes(fixture("street_300x200.png"));
   const std::vector<char> bmp = read_bytes(fixture("bars_40x25.bmp"));
