@@ -268,12 +268,19 @@ int source_eof(void* user) {
   return s.pos >= s.size;
 }
 
+bool is_png(const uint8_t* d, size_t n) { return n >= 8 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0; }
+bool is_bmp(const uint8_t* d, size_t n) { return n >= 2 && d[0] == 'B' && d[1] == 'M'; }
+
+uint32_t big_endian32(const uint8_t* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
+
 // stb_image allocates a PNG data chunk's declared length before reading it: a 100-byte file
 // could have it allocate 2 GiB. Every chunk up to IEND must fit in the file.
 bool png_chunks_fit(const uint8_t* d, size_t n) {
-  if (n < 8 || std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) != 0) return true;  // not a PNG
+  if (!is_png(d, n)) return true;
   for (size_t at = 8; at + 12 <= n;) {
-    const uint64_t length = uint64_t(d[at]) << 24 | uint32_t(d[at + 1]) << 16 | uint32_t(d[at + 2]) << 8 | d[at + 3];
+    const uint64_t length = big_endian32(d + at);
     if (length > n - at - 12) return false;  // length, type and CRC around the data
     if (std::memcmp(d + at + 4, "IEND", 4) == 0) return true;
     at += 12 + length;
@@ -312,7 +319,7 @@ bool pnm_numbers_fit(const uint8_t* d, size_t n) {
 uint64_t min_encoded_bytes(const uint8_t* d, size_t n, int w, int h) {
   const uint64_t pixels = uint64_t(w) * uint64_t(h);
   auto starts = [&](std::string_view magic) { return n >= magic.size() && std::memcmp(d, magic.data(), magic.size()) == 0; };
-  if (starts("\x89PNG\r\n\x1a\n")) {
+  if (is_png(d, n)) {
     int bits = 1;  // the least, when IHDR is not first (Apple's CgBI PNGs)
     if (n >= 26 && std::memcmp(d + 12, "IHDR", 4) == 0) {
       static const int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};  // by colour type
@@ -322,7 +329,7 @@ uint64_t min_encoded_bytes(const uint8_t* d, size_t n, int w, int h) {
   }
   if (is_jpeg(d, n)) return pixels / 512;
   if (starts("GIF8")) return pixels / 2727;
-  if (starts("BM")) return pixels / 8;
+  if (is_bmp(d, n)) return pixels / 8;
   return pixels;
 }
 
@@ -356,21 +363,19 @@ std::array<int, 2> image_size(const uint8_t* data, size_t size, const std::strin
   if (!png_chunks_fit(data, size)) fail(name, ": truncated or corrupt PNG (a chunk runs past the end of the file)");
   if (!pnm_numbers_fit(data, size)) fail(name, ": corrupt PNM (a header number has more than 9 digits)");
   int w = 0, h = 0, n = 0;
-  auto be32 = [&](size_t at) { return int(std::min<uint32_t>(uint32_t(data[at]) << 24 | uint32_t(data[at + 1]) << 16 |
-                                                              uint32_t(data[at + 2]) << 8 | data[at + 3], 1u << 30)); };
   if (is_jpeg(data, size)) {
     const std::array<int, 2> size2 = jpeg_size(data, size, name);
     w = size2[0], h = size2[1];
-  } else if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+  } else if (is_png(data, size) && size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0) {
     // From the header itself: stb_image refuses a PNG too large for it, then probes the other
     // formats, and the last probe's "unknown image type" is the reason it keeps.
-    w = be32(16), h = be32(20);
+    w = int(std::min(big_endian32(data + 16), 1u << 30)), h = int(std::min(big_endian32(data + 20), 1u << 30));
   } else {
     stbi__g_failure_reason = nullptr;
     if (!stbi_info_from_memory(data, int(size), &w, &h, &n)) fail(name, ": not an image (", stb_reason(), ")");
     // A negative BMP height is the ordinary top-down layout: stb_image's info passes it on as
     // it is, its decoder flips the rows.
-    if (size >= 2 && data[0] == 'B' && data[1] == 'M' && h < 0 && h > -(1 << 30)) h = -h;
+    if (is_bmp(data, size) && h < 0 && h > -(1 << 30)) h = -h;
   }
   if (w <= 0 || h <= 0 || w > kMaxSide || h > kMaxSide || long(w) * h > kMaxPixels)
     fail(name, ": image dimensions ", w, "x", h, " are out of range (at most ", kMaxSide, " per side, ", kMaxPixels,
