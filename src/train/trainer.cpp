@@ -109,14 +109,16 @@ nlohmann::json recipe_of(const ViTConfig& c, const TrainOptions& o, const std::s
           {"ranks", ranks}};
 }
 
+void check_same(const std::string& ckpt, const std::string& what, const nlohmann::json& had,
+                const nlohmann::json& now) {
+  if (had != now)
+    fail(ckpt, ": checkpoint was made with a different ", what, " (", had.dump(), ", now ", now.dump(),
+         "); resume with the same settings or start afresh without --resume");
+}
+
 // Field by field, so that a changed --attention or width is named, not the whole config.
 void check_same_model(const std::string& ckpt, const nlohmann::json& had, const nlohmann::json& want) {
-  for (auto& [key, value] : want.items()) {
-    const nlohmann::json was = had.value(key, nlohmann::json());
-    if (was != value)
-      fail(ckpt, ": checkpoint was made with a different model ", key, " (", was.dump(), ", now ", value.dump(),
-           "); resume with the same settings or start afresh without --resume");
-  }
+  for (auto& [key, value] : want.items()) check_same(ckpt, "model " + key, had.value(key, nlohmann::json()), value);
 }
 
 void check_resumable(const std::string& ckpt, const nlohmann::json& got, const nlohmann::json& want) {
@@ -132,9 +134,7 @@ void check_resumable(const std::string& ckpt, const nlohmann::json& got, const n
   for (auto& [key, value] : want.items()) {
     const nlohmann::json had = got.value(key, key == "weight_init" ? nlohmann::json("timm") : nlohmann::json());
     if (key == "model" && had.is_object()) check_same_model(ckpt, had, value);
-    if (key != "ranks" && had != value)
-      fail(ckpt, ": checkpoint was made with a different ", key, " (", had.dump(), ", now ", value.dump(),
-           "); resume with the same settings or start afresh without --resume");
+    if (key != "ranks") check_same(ckpt, key, had, value);
   }
 }
 
