@@ -89,7 +89,7 @@ io::LoadedModel ModelFlags::load() const {
     // merged from a factorized one), not for one trained merged: say what was lost.
     int cut = 0;
     double worst = 0;
-    for (const HeadReport& h : report) cut += h.rel_error >= 1e-6, worst = std::max(worst, h.rel_error);
+    for (const HeadReport& h : report) cut += !h.exact(), worst = std::max(worst, h.rel_error);
     if (cut)
       std::cerr << "vitqk: note: " << path << ": converting to factorized on load truncated " << cut << " of "
                 << report.size() << " heads to rank " << m.model.cfg.head_dim() << " (largest relative error " << worst
@@ -105,6 +105,14 @@ PackedViT ModelFlags::load_packed(Precision precision) const {
   io::LoadedPacked m = io::load_packed(path, precision, opts);
   for (const auto& n : m.notes) std::cerr << "vitqk: note: " << path << ": " << n << "\n";
   return std::move(m.model);
+}
+
+ViTConfig preset_with(const std::string& name, const io::LoadOptions& opts) {
+  ViTConfig c = preset(name);
+  if (opts.heads) c.heads = opts.heads;
+  if (opts.eps > 0) c.eps = opts.eps;
+  c.validate("--preset " + name);
+  return c;
 }
 
 void DtypeFlag::add(CLI::App* app) {

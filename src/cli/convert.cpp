@@ -118,7 +118,7 @@ void add_unmerge(CLI::App& root) {
     for (const auto& h : report) {
       std::printf("%-6d %-5s %-5d %5d %15d %12.3g\n", h.layer, h.pair.c_str(), h.head, h.rank, h.numerical_rank,
                   h.rel_error);
-      exact = exact && h.rel_error < 1e-6;
+      exact = exact && h.exact();
     }
     std::printf("%s\n", exact ? "every head kept its full rank: the conversion is exact"
                               : "some heads were truncated: the unmerged model approximates the merged one");

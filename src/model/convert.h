@@ -28,6 +28,7 @@ struct HeadReport {
   int rank;              // singular values kept
   int numerical_rank;    // singular values above 1e-6 of the largest
   double rel_error;      // ||B - B_r||_F / ||B||_F
+  bool exact() const { return rel_error < 1e-6; }  // the head kept all it had
   std::vector<double> singular_values;  // all of them, largest first (how much rank the head uses)
 };
 
