@@ -55,10 +55,7 @@ struct ModelBench {
 };
 
 ViTConfig preset_config(const ModelBench& o) {
-  ViTConfig c = preset(o.preset_name);
-  if (o.model.opts.heads) c.heads = o.model.opts.heads;
-  if (o.model.opts.eps > 0) c.eps = o.model.opts.eps;
-  c.validate("--preset " + o.preset_name);
+  ViTConfig c = preset_with(o.preset_name, o.model.opts);
   c.qk = choose_forms(c, o.model.attention, true);
   c.ov = choose_forms(c, o.model.ov, false);
   return c;

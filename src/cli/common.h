@@ -20,6 +20,10 @@ struct ModelFlags {
   PackedViT load_packed(Precision precision) const;
 };
 
+// A named model with --heads and --eps applied: a preset is a starting point, where a file's
+// recorded head count may not be contradicted.
+ViTConfig preset_with(const std::string& name, const io::LoadOptions& opts);
+
 // --dtype fp32|bf16: the precision of inference weights and GEMM inputs.
 struct DtypeFlag {
   std::string name = "fp32";

@@ -65,11 +65,7 @@ void add_info(CLI::App& root) {
   app->add_flag("--json", json, "Print JSON");
   app->callback([] {
     if (model.path.empty() == preset_name.empty()) fail("info: give either a model file or --preset");
-    ViTConfig c = preset_name.empty() ? config_of(model.path, model.opts) : preset(preset_name);
-    if (!preset_name.empty() && model.opts.heads) {  // a preset is a starting point, as in bench
-      c.heads = model.opts.heads;
-      c.validate("--preset " + preset_name + " --heads " + std::to_string(model.opts.heads));
-    }
+    ViTConfig c = preset_name.empty() ? config_of(model.path, model.opts) : preset_with(preset_name, model.opts);
     if (tokens && image_size) fail("info: give --tokens or --image-size, not both (the image size sets the tokens)");
     if (image_size) {
       if (image_size % c.patch_size) fail("--image-size ", image_size, " is not a multiple of the patch size ", c.patch_size);
