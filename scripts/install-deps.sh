@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libdnnl-dev                     # oneDNN: GEMM (OpenMP threading)
+  ocl-icd-opencl-dev              # only a Recommends of libdnnl-dev, but its CMake config requires OpenCL
   libopenblas-openmp-dev          # LAPACK (SVD), OpenMP threading
   libstb-dev                      # PNG, BMP, GIF, PNM decoding
   libjpeg62-turbo-dev             # JPEG decoding (the libjpeg-turbo PIL uses)
