@@ -10,7 +10,7 @@ namespace {
 void BM_Attention(benchmark::State& state) {
   const int B = int(state.range(0)), D = int(state.range(1)), H = int(state.range(2)), n = 197;
   const Form qk = state.range(3) ? Form::Merged : Form::Factorized;
-  const AttentionDims d{B, n, D, H, qk, Form::Factorized};
+  const AttentionDims d{B, n, D, H, qk, Form::Factorized, n};
   const auto P = random_floats(size_t(B) * n * d.in_rows(), 1, 0.3f), x = random_floats(size_t(B) * n * D, 2, 0.3f);
   std::vector<float> att(size_t(B) * H * n * n), out(size_t(B) * n * d.out_cols());
   Stopwatch t;

@@ -25,7 +25,7 @@ struct AttentionLayer {
   std::vector<float> x, w_in, b_in, w_out, b_out, P, att, heads, y;
 
   AttentionLayer(int D, int H, int n, Form qk, Rng& rng)
-      : d{1, n, D, H, qk, Form::Factorized},
+      : d{1, n, D, H, qk, Form::Factorized, n},
         x(size_t(n) * D),
         w_in(size_t(d.in_rows()) * D),
         b_in(d.in_rows()),

@@ -3,7 +3,7 @@
 namespace vitqk {
 
 AttentionDims attention_dims(const ViTConfig& c, int layer, int batch) {
-  return AttentionDims{batch, c.tokens(), c.dim, c.heads, c.qk[layer], c.ov[layer]};
+  return AttentionDims{batch, c.tokens(), c.dim, c.heads, c.qk[layer], c.ov[layer], c.tokens()};
 }
 
 size_t ParamLayout::add(std::string name, std::vector<int64_t> shape) {

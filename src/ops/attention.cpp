@@ -14,19 +14,25 @@ namespace vitqk {
 float AttentionDims::scale() const { return qk == Form::Merged ? 1.0f : 1.0f / std::sqrt(float(dh())); }
 
 HeadViews head_views(const AttentionDims& d, int b, int h) {
-  const int R = d.in_rows();
-  const long prow = (long)b * d.n * R, xrow = (long)b * d.n * d.D;
+  const int R = d.in_rows(), qc = d.q_cols();
+  const long xrow = (long)b * d.n * d.D;
+  // P's rows hold queries, then keys and values; with fewer queries than tokens they are two
+  // blocks instead, [B * queries, q_cols] then [B * n, R - q_cols].
+  const bool apart = d.queries < d.n;
+  const long q_row = (long)b * d.queries * (apart ? qc : R);
+  const long kv_row = apart ? (long)d.B * d.queries * qc + (long)b * d.n * (R - qc) : (long)b * d.n * R + qc;
+  const int ldkv = apart ? R - qc : R;
   HeadViews v{};
-  v.ldq = R;
-  v.q = prow + (long)h * d.q_width();
+  v.ldq = apart ? qc : R;
+  v.q = q_row + (long)h * d.q_width();
   v.k_from_x = d.qk == Form::Merged;
-  v.k = v.k_from_x ? xrow : prow + d.D + (long)h * d.dh();
-  v.ldk = v.k_from_x ? d.D : R;
+  v.k = v.k_from_x ? xrow : kv_row + (long)h * d.dh();
+  v.ldk = v.k_from_x ? d.D : ldkv;
   v.v_from_x = d.ov == Form::Merged;
-  v.v = v.v_from_x ? xrow : prow + d.qk_rows() + (long)h * d.dh();
-  v.ldv = v.v_from_x ? d.D : R;
+  v.v = v.v_from_x ? xrow : kv_row + (d.qk_rows() - qc) + (long)h * d.dh();
+  v.ldv = v.v_from_x ? d.D : ldkv;
   v.ldo = d.out_cols();
-  v.o = (long)b * d.n * v.ldo + (long)h * d.v_width();
+  v.o = (long)b * d.queries * v.ldo + (long)h * d.v_width();
   return v;
 }
 
@@ -37,13 +43,13 @@ void attention_forward(const AttentionDims& d, const float* P, const float* x, f
   // idle. Enough blocks for four tasks per thread, and a multiple of the thread count where
   // blocks of 32 rows allow it (ViT-Ti: 12 blocks of ~50 rows, not 9 of 66 of which one thread
   // ran 5: 1% of its forward pass); single-threaded GEMMs inside.
-  const int heads = d.B * d.H, threads = omp_get_max_threads(), most = (n + 31) / 32;
+  const int heads = d.B * d.H, threads = omp_get_max_threads(), most = (d.queries + 31) / 32;
   int per_head = std::clamp((4 * threads + heads - 1) / heads, 1, most);
   while (heads * per_head % threads != 0 && per_head < most) ++per_head;
-  const int block = (n + per_head - 1) / per_head;
+  const int block = (d.queries + per_head - 1) / per_head;
 #pragma omp parallel for schedule(dynamic)
   for (int t = 0; t < heads * per_head; ++t) {
-    const int bh = t / per_head, r0 = (t % per_head) * block, rows = std::min(block, n - r0);
+    const int bh = t / per_head, r0 = (t % per_head) * block, rows = std::min(block, d.queries - r0);
     if (rows <= 0) continue;
     const HeadViews v = head_views(d, bh / d.H, bh % d.H);
     float* A = att + (long)bh * n * n + (long)r0 * n;

@@ -21,12 +21,16 @@ namespace vitqk {
 struct AttentionDims {
   int B, n, D, H;
   Form qk, ov;
+  // Query rows per image, the leading ones: n, or 1 where only the class token's output is
+  // wanted (the last block at inference). Keys and values always cover all n tokens.
+  int queries;
 
   int dh() const { return D / H; }
   int qk_rows() const { return qk == Form::Merged ? H * D : 2 * D; }
   int in_rows() const { return qk_rows() + (ov == Form::Merged ? 0 : D); }
   int out_cols() const { return ov == Form::Merged ? H * D : D; }
   int q_width() const { return qk == Form::Merged ? D : dh(); }
+  int q_cols() const { return H * q_width(); }  // the queries lead each row of P
   int v_width() const { return ov == Form::Merged ? D : dh(); }
   float scale() const;
 };
@@ -40,10 +44,12 @@ struct HeadViews {
 };
 HeadViews head_views(const AttentionDims& d, int b, int h);
 
-// att: [B, H, n, n] softmax probabilities (kept for backward); out: [B*n, out_cols].
+// att: [B, H, n, n] softmax probabilities (kept for backward; rows past `queries` untouched);
+// out: [B*queries, out_cols]. With queries < n, P is [B*queries, q_cols] (the queries) followed
+// by [B*n, in_rows - q_cols] (every token's keys and values).
 void attention_forward(const AttentionDims& d, const float* P, const float* x, float* att, float* out);
 
-// Backward of attention_forward. dout: gradient of `out`. Overwrites dP [B*n, in_rows] and
+// Backward of attention_forward with queries == n. dout: gradient of `out`. Overwrites dP [B*n, in_rows] and
 // adds into dx [B*n, D] the gradient that reaches x through merged keys/values (shared by
 // all heads). scratch: n*n floats per OpenMP thread. Parallel over images, heads in order,
 // so the bits do not depend on the thread count.

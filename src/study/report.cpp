@@ -241,6 +241,8 @@ void speed(Doc& d, const json& s) {
   d.table({"Model", "Batch", "Factorized images/s", "Merged images/s", "Time merged/fact", "Predicted (MACs)",
            "GFLOP/s fact", "GFLOP/s merged"},
           rows);
+  d.para("MACs here are those computed: at inference the last block computes queries, attention, output projection "
+         "and MLP for the class token only (the one row the head reads), in either form.");
 }
 
 void training(Doc& d, const json& t) {
