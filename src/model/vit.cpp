@@ -185,7 +185,7 @@ void forward(const ViTConfig& c, const StemWeights& s, BlockAt block, const floa
     Activations::Layer& A = a.layers[l];
     const float* x = a.layer_input(l);
     AttentionDims d = attention_dims(c, l, B);
-    if (l == c.depth - 1) d.queries = last_rows;
+    if (is_last(c, l)) d.queries = last_rows;
     const int rows = B * d.queries;
 
     layernorm_forward(A.ln1, A.ln1_mean, A.ln1_rstd, x, w.ln1_w, w.ln1_b, Bn, D, c.eps);
