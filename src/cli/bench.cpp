@@ -134,9 +134,10 @@ void run_model_bench(const ModelBench& o, bool json) {
   }
 
   const double ms = median(times);
-  // GFLOP/s count the work each engine does: the peers compute every token through the last
-  // block, vitqk only the class token there.
+  // GFLOP/s count the work each engine does: the peers run the factorized model and compute
+  // every token through the last block, vitqk only the class token there.
   const int64_t macs = inference_cost(c).total().macs, model_macs = model_cost(c).total().macs;
+  const int64_t peer_macs = model_cost(with_forms(c, Form::Factorized, Form::Factorized)).total().macs;
   auto figures = [&](double t, int64_t work) {
     EngineFigures f;
     f.ms = t, f.images_per_s = o.batch / (t * 1e-3), f.gflops = 2.0 * double(work) * o.batch / (t * 1e-3) * 1e-9;
@@ -155,7 +156,7 @@ void run_model_bench(const ModelBench& o, bool json) {
   const double tol = (precision == Precision::BF16 ? 5e-2 : 1e-3) * std::max(1.0, max_logit);
   std::vector<EngineFigures> others;
   for (const PeerResult& p : peers) {
-    EngineFigures f = p.ok() ? figures(p.median_ms, model_macs) : EngineFigures{};
+    EngineFigures f = p.ok() ? figures(p.median_ms, peer_macs) : EngineFigures{};
     f.engine = p.engine, f.version = p.version, f.setup = p.setup, f.error = p.error;
     if (p.ok()) {
       f.speedup = self.images_per_s / f.images_per_s;

@@ -191,7 +191,7 @@ void forward(const ViTConfig& c, const StemWeights& s, BlockAt block, const floa
     layernorm_forward(A.ln1, A.ln1_mean, A.ln1_rstd, x, w.ln1_w, w.ln1_b, Bn, D, c.eps);
     if (d.queries == n) {
       linear_forward(A.in_proj, A.ln1, w.in, Bn);
-    } else {  // P = [queries of the class tokens | keys and values of every token]
+    } else {  // one query per image (last_rows): P = [class-token queries | every token's keys and values]
       float* cls = A.ln2;  // free until norm2
       for (int b = 0; b < B; ++b) std::copy_n(A.ln1 + long(b) * n * D, D, cls + long(b) * D);
       linear_forward(A.in_proj, cls, w.in_q, B);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
 #include "core/gemm.h"
 #include "ops/reduce.h"
 #include "ops/softmax.h"
@@ -38,6 +39,7 @@ HeadViews head_views(const AttentionDims& d, int b, int h) {
 
 void attention_forward(const AttentionDims& d, const float* P, const float* x, float* att, float* out) {
   const int n = d.n;
+  if (d.queries < 1 || d.queries > n) fail("internal error: ", d.queries, " query rows of ", n, " tokens");
   // Tasks are blocks of query rows of one (image, head): rows are independent (each needs
   // every key and value), and with few heads (ViT-Ti has 3) whole heads would leave a thread
   // idle. Enough blocks for four tasks per thread, and a multiple of the thread count where
