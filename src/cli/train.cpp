@@ -1,6 +1,7 @@
 // vitqk train / eval: Fashion-MNIST (or any IDX / image-folder data) with either form;
 // `mpirun -np N vitqk train ...` trains data-parallel (see train/trainer.h).
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <iostream>
@@ -86,6 +87,9 @@ void add_train(CLI::App& root) {
     ViTConfig c = model_config(preset_name, config_file);
     c.qk = choose_forms(c, attention, true);
     c.ov = choose_forms(c, ov, false);
+    // Said here, not in train(): the study resumes its runs as a matter of course.
+    if (o.resume && dist::world().rank() == 0 && !std::filesystem::exists(checkpoint_path(o.out)))
+      std::fprintf(stderr, "note: --resume: no %s yet; starting afresh\n", checkpoint_path(o.out).c_str());
     const auto history = train(c, o);
     if (dist::world().rank() != 0) return;  // under mpirun, rank 0 speaks for the run
     if (!history.empty()) {

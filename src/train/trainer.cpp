@@ -298,6 +298,8 @@ EvalResult evaluate(const ViT& m, const Dataset& d, const std::string& what, int
   return evaluate_impl(m, d, batch, dist::single_process());
 }
 
+std::string checkpoint_path(const std::string& out) { return out + "/checkpoint.safetensors"; }
+
 std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
   const dist::Comm& comm = dist::world();
   const int ranks = comm.size();
@@ -325,7 +327,7 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
   opt.total_steps = steps_per_epoch * o.epochs;
   opt.warmup_steps = long(o.warmup_epochs * steps_per_epoch);
 
-  const std::string ckpt = o.out + "/checkpoint.safetensors", model_path = o.out + "/model.safetensors",
+  const std::string ckpt = checkpoint_path(o.out), model_path = o.out + "/model.safetensors",
                     log_path = o.out + "/log.jsonl";
 
   TrainState st;
@@ -351,7 +353,6 @@ std::vector<nlohmann::json> train(const ViTConfig& c0, const TrainOptions& o) {
     } else {
       if (std::filesystem::exists(ckpt) && !o.resume)
         std::fprintf(stderr, "note: %s exists; starting afresh (use --resume to continue it)\n", ckpt.c_str());
-      if (o.resume) std::fprintf(stderr, "note: --resume: no %s yet; starting afresh\n", ckpt.c_str());
       init_params(m, o.seed, o.merged_init, o.weight_init);
     }
   });

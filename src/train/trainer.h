@@ -41,6 +41,9 @@ struct EvalResult {
 // `what` names the data in errors (images of another size than the model's, another class count).
 EvalResult evaluate(const ViT& m, const Dataset& d, const std::string& what, int batch = 32);
 
+// Where train() keeps the checkpoint of a run writing to `out`.
+std::string checkpoint_path(const std::string& out);
+
 // Trains a model of config `c` (forms per layer as given) and writes DIR/checkpoint.safetensors,
 // DIR/model.safetensors and DIR/log.jsonl. Returns the epoch records (as in log.jsonl).
 //

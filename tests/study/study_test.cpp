@@ -133,7 +133,11 @@ TEST(Study, TinyRunEndToEnd) {
   o.speed_runs = 1;
   o.equivalence_models = {"fmnist"};
   o.progress = false;
+  ::testing::internal::CaptureStderr();
   const json r = run_study(o);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  // The study resumes interrupted runs without being asked: no note about a --resume flag.
+  EXPECT_EQ(err.find("--resume"), std::string::npos) << err;
   {
     SCOPED_TRACE("WritesTheThreeFilesAndNothingHalfWritten");
     WritesTheThreeFilesAndNothingHalfWritten(o, r);
