@@ -136,7 +136,7 @@ void run_model_bench(const ModelBench& o, bool json) {
   const double ms = median(times);
   // GFLOP/s count the work each engine does: the peers run the factorized model and compute
   // every token through the last block, vitqk only the class token there.
-  const int64_t macs = inference_cost(c).total().macs, model_macs = model_cost(c).total().macs;
+  const int64_t macs = forward_cost(c).total().macs, model_macs = model_cost(c).total().macs;
   const int64_t peer_macs = model_cost(with_forms(c, Form::Factorized, Form::Factorized)).total().macs;
   auto figures = [&](double t, int64_t work) {
     EngineFigures f;

@@ -62,7 +62,7 @@ ModelCost model_cost(const ViTConfig& c, int tokens) {
   return m;
 }
 
-ModelCost inference_cost(const ViTConfig& c) {
+ModelCost forward_cost(const ViTConfig& c) {
   ModelCost m = model_cost(c);
   m.layers.back() = layer_cost(c, c.depth - 1, c.tokens(), 1);
   return m;

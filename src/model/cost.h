@@ -35,9 +35,9 @@ Cost ov_cost(int64_t D, int64_t H, int64_t n, Form f);
 
 // tokens: 0 keeps the config's own token count (1 + patches).
 ModelCost model_cost(const ViTConfig& c, int tokens = 0);
-// What vitqk's inference forward pass computes: model_cost, but the last layer computes
+// What vitqk's forward pass computes (inference and training): model_cost, but the last layer computes
 // queries, output projection and MLP for the class token only (the one row the head reads).
-ModelCost inference_cost(const ViTConfig& c);
+ModelCost forward_cost(const ViTConfig& c);
 
 // The same model with every layer in the given forms.
 ViTConfig with_forms(const ViTConfig& c, Form qk, Form ov);

@@ -69,7 +69,10 @@ class PackedViT {
 
 // Buffers of one forward pass, allocated once per batch size and reused: no heap traffic in
 // the hot path. With `keep_all` (training) every layer keeps its own activations for the
-// backward pass; otherwise all layers share one set.
+// backward pass; otherwise all layers share one set. Shapes are per layer with Bn = B * n
+// rows; the last block computes only the class tokens' queries and outputs, so from its
+// attention on it uses the first B rows (one per image) of each view, and its P is
+// [B, q_cols] queries then [Bn, R - q_cols] keys and values (ops/attention.h).
 struct Activations {
   struct Layer {
     float *ln1, *ln1_mean, *ln1_rstd;  // norm1(x)            [Bn, D], [Bn], [Bn]
@@ -85,6 +88,7 @@ struct Activations {
   bool keep_all = false;
   float *cols, *patch_out, *x0;         // im2col, patch GEMM output, embedded tokens [Bn, D]
   std::vector<Layer> layers;            // one per model layer (views may alias when !keep_all)
+  float *cls_ln1;                       // norm1 of the last block's class tokens [B, D]
   float *cls_norm, *cls_mean, *cls_rstd;  // final norm of the class tokens [B, D]
   float *logits;                        // [B, out_dim]
 
@@ -98,7 +102,7 @@ struct Activations {
 
 // Gradient scratch of one backward pass, allocated once per batch size.
 struct BackwardBuffers {
-  float *dres, *dln, *dP, *dheads, *dhidden, *dpatch, *dcls, *scratch;
+  float *dres, *dln, *dP, *dheads, *dhidden, *dpatch, *dcls, *dP_cls, *scratch;
   void ensure(const ViTConfig& c, int batch);
 
  private:

@@ -65,7 +65,8 @@ void attention_forward(const AttentionDims& d, const float* P, const float* x, f
 
 void attention_backward(const AttentionDims& d, const float* P, const float* x, const float* att, const float* dout,
                         float* dP, float* dx, float* scratch) {
-  const int n = d.n, R = d.in_rows();
+  const int n = d.n, qn = d.queries;
+  if (qn < 1 || qn > n) fail("internal error: ", qn, " query rows of ", n, " tokens");
 #pragma omp parallel for schedule(static)
   for (int b = 0; b < d.B; ++b) {
     float* dA = scratch + (long)omp_get_thread_num() * n * n;
@@ -78,22 +79,21 @@ void attention_backward(const AttentionDims& d, const float* P, const float* x, 
       const float* Q = P + v.q;
       // Shared keys/values (merged) accumulate over heads into dx; a head's own slice of P is
       // written once.
-      float* dV = v.v_from_x ? dx + v.v : dP + v.v;
-      float* dK = v.k_from_x ? dx + v.k : dP + v.k;
-      const int ldv = v.v_from_x ? d.D : R, ldk = v.k_from_x ? d.D : R;
+      float* dV = (v.v_from_x ? dx : dP) + v.v;
+      float* dK = (v.k_from_x ? dx : dP) + v.k;
 
-      gemm(false, true, n, n, d.v_width(), 1.0f, dO, v.ldo, V, v.ldv, 0.0f, dA, n);
-      gemm(true, false, n, d.v_width(), n, 1.0f, A, n, dO, v.ldo, v.v_from_x ? 1.0f : 0.0f, dV, ldv);
+      gemm(false, true, qn, n, d.v_width(), 1.0f, dO, v.ldo, V, v.ldv, 0.0f, dA, n);
+      gemm(true, false, n, d.v_width(), qn, 1.0f, A, n, dO, v.ldo, v.v_from_x ? 1.0f : 0.0f, dV, v.ldv);
       // Softmax backward: dS = A * (dA - sum_j dA_j A_j), row by row.
-      for (int i = 0; i < n; ++i) {
+      for (int i = 0; i < qn; ++i) {
         float* g = dA + (long)i * n;
         const float* a = A + (long)i * n;
         const float dot = row_sum(n, [&](auto at) { return at(g) * at(a); });
 #pragma omp simd
         for (int j = 0; j < n; ++j) g[j] = a[j] * (g[j] - dot);
       }
-      gemm(false, false, n, d.q_width(), n, d.scale(), dA, n, K, v.ldk, 0.0f, dP + v.q, R);
-      gemm(true, false, n, d.q_width(), n, d.scale(), dA, n, Q, v.ldq, v.k_from_x ? 1.0f : 0.0f, dK, ldk);
+      gemm(false, false, qn, d.q_width(), n, d.scale(), dA, n, K, v.ldk, 0.0f, dP + v.q, v.ldq);
+      gemm(true, false, n, d.q_width(), qn, d.scale(), dA, n, Q, v.ldq, v.k_from_x ? 1.0f : 0.0f, dK, v.ldk);
     }
   }
 }

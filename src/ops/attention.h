@@ -22,7 +22,7 @@ struct AttentionDims {
   int B, n, D, H;
   Form qk, ov;
   // Query rows per image, the leading ones: n, or 1 where only the class token's output is
-  // wanted (the last block at inference). Keys and values always cover all n tokens.
+  // wanted (the last block). Keys and values always cover all n tokens.
   int queries;
 
   int dh() const { return D / H; }
@@ -49,7 +49,7 @@ HeadViews head_views(const AttentionDims& d, int b, int h);
 // by [B*n, in_rows - q_cols] (every token's keys and values).
 void attention_forward(const AttentionDims& d, const float* P, const float* x, float* att, float* out);
 
-// Backward of attention_forward with queries == n. dout: gradient of `out`. Overwrites dP [B*n, in_rows] and
+// Backward of attention_forward. dout: gradient of `out`. Overwrites dP (laid out as P) and
 // adds into dx [B*n, D] the gradient that reaches x through merged keys/values (shared by
 // all heads). scratch: n*n floats per OpenMP thread. Parallel over images, heads in order,
 // so the bits do not depend on the thread count.

@@ -8,11 +8,10 @@
 namespace vitqk {
 
 void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w, const float* b,
-                       int N, int C, float eps, long x_stride) {
-  if (x_stride == 0) x_stride = C;
+                       int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if (long(N) * C >= kParallelMin)
   for (int i = 0; i < N; ++i) {
-    const float* xi = x + i * x_stride;
+    const float* xi = x + (long)i * C;
     float* yi = y + (long)i * C;
     // Two passes: the variance of centred values, so a large mean costs no precision. Vector
     // partial sums (16 lanes) keep float rounding to a few ulps at these widths.

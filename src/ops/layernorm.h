@@ -2,9 +2,9 @@
 namespace vitqk {
 // y = (x - mean) / sqrt(var + eps) * w + b over the last dimension C of N rows (biased
 // variance, as torch.nn.LayerNorm). mean/rstd ([N] each) are kept for the backward pass and
-// may be null at inference. Row i of x starts at x + i * x_stride (0: C); y is dense.
+// may be null at inference.
 void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w, const float* b,
-                       int N, int C, float eps, long x_stride = 0);
+                       int N, int C, float eps);
 
 // dx += dL/dx; dw += dL/dw; db += dL/db (accumulated: the residual stream's gradient flows on).
 void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* mean,

@@ -41,7 +41,7 @@ nlohmann::json study_speed(const StudyOptions& o, const StageLog& log) {
     nlohmann::json forms;
     for (auto [m, t] : {std::pair<const ViT*, const std::vector<double>*>{&fact, &tf}, {&merged, &tm}}) {
       const double ms = median(*t);
-      const int64_t macs = inference_cost(m->cfg).total().macs;
+      const int64_t macs = forward_cost(m->cfg).total().macs;
       forms[form_name(m->cfg.qk[0])] = {{"median_ms", ms},
                                         {"images_per_s", batch / (ms * 1e-3)},
                                         {"macs_per_image", macs},

@@ -56,19 +56,19 @@ TEST(Cost, AutoMergesSingleHeadLayersOnly) {
   }
 }
 
-// Inference computes the last block for the class token only, but every token's keys and
+// The forward pass computes the last block for the class token only, but every token's keys and
 // values: ViT-B/16 saves 196 rows of queries, scores, weighted values, W_O and the MLP.
-TEST(Cost, InferenceSkipsAllButTheClassTokenInTheLastBlock) {
+TEST(Cost, ForwardSkipsAllButTheClassTokenInTheLastBlock) {
   const ViTConfig c = preset("vit-b16");
   const int64_t D = c.dim, M = c.mlp_dim, n = c.tokens(), rows = n - 1;
-  const int64_t saved = model_cost(c).total().macs - inference_cost(c).total().macs;
+  const int64_t saved = model_cost(c).total().macs - forward_cost(c).total().macs;
   EXPECT_EQ(saved, rows * (D * D + n * D + n * D + D * D + 2 * D * M));
   // Merged: the H per-head query projections p_h, H score rows and H weighted-value rows.
   const ViTConfig m = with_forms(c, Form::Merged, Form::Merged);
   const int64_t H = c.heads;
-  EXPECT_EQ(model_cost(m).total().macs - inference_cost(m).total().macs,
+  EXPECT_EQ(model_cost(m).total().macs - forward_cost(m).total().macs,
             rows * (H * D * D + H * n * D + H * n * D + H * D * D + 2 * D * M));
-  for (int l = 0; l + 1 < c.depth; ++l) EXPECT_EQ(inference_cost(c).layers[l].total().macs, model_cost(c).layers[l].total().macs);
+  for (int l = 0; l + 1 < c.depth; ++l) EXPECT_EQ(forward_cost(c).layers[l].total().macs, model_cost(c).layers[l].total().macs);
 }
 
 TEST(Cost, TokensOverrideChangesScoreMacsQuadratically) {
