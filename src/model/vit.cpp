@@ -123,6 +123,14 @@ StemWeights stem_at(const ViTConfig& c, const ParamLayout& L, Vec vec, Mat mat) 
 
 bool is_last(const ViTConfig& c, int l) { return l == c.depth - 1; }
 
+// Layer l's attention as the forward and backward passes run it: one query per image in the
+// last block (see forward).
+AttentionDims block_dims(const ViTConfig& c, int l, int B) {
+  AttentionDims d = attention_dims(c, l, B);
+  if (is_last(c, l)) d.queries = 1;
+  return d;
+}
+
 // Row b * n of src [B * n, D] (image b's class token) to row b of dst [B, D], and back. The
 // gather may run in place: row b only ever moves back.
 void gather_class_rows(float* dst, const float* src, int B, int n, int D) {
@@ -194,8 +202,7 @@ void forward(const ViTConfig& c, const StemWeights& s, BlockAt block, const floa
     const BlockWeights& w = block(l);
     Activations::Layer& A = a.layers[l];
     const float* x = a.layer_input(l);
-    AttentionDims d = attention_dims(c, l, B);
-    if (is_last(c, l)) d.queries = 1;
+    const AttentionDims d = block_dims(c, l, B);
     const int rows = B * d.queries;
 
     layernorm_forward(A.ln1, A.ln1_mean, A.ln1_rstd, x, w.ln1_w, w.ln1_b, Bn, D, c.eps);
@@ -376,8 +383,7 @@ void vit_backward(const ViT& m, const float* dlogits, const Activations& a, floa
   for (int l = c.depth - 1; l >= 0; --l) {
     const BlockOffsets& o = L.blocks[l];
     const Activations::Layer& A = a.layers[l];
-    AttentionDims d = attention_dims(c, l, B);
-    if (is_last(c, l)) d.queries = 1;
+    const AttentionDims d = block_dims(c, l, B);
     const int rows = B * d.queries;
     // MLP: res_out = res_mid + fc2(gelu(fc1(norm2(res_mid)))); w.dres holds dL/d res_out.
     linear_backward(w.dhidden, g(o.fc2_w), g(o.fc2_b), w.dres, A.gelu, m.p(o.fc2_w), rows, M, D);
