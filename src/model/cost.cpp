@@ -22,7 +22,7 @@ Cost ModelCost::total() const {
 namespace {
 
 // The pairs of a layer whose first q of n tokens are queries (q = n, but 1 in the last block
-// at inference). Every token is a key and a value; query projections, scores, weighted values
+// as vitqk computes it). Every token is a key and a value; query projections, scores, weighted values
 // and the output projection are per query.
 Cost qk_cost(int64_t D, int64_t H, int64_t n, int64_t q, Form f) {
   // Factorized: q and k projections (2 D^2 + 2 D), scores q_h . k_h over all heads (n^2 D).

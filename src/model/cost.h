@@ -2,7 +2,8 @@
 // The cost model of the README's "The math in one screen": parameters, multiply-accumulates and activation
 // bytes of every part of a ViT, for one image, in whichever attention forms its layers use.
 // MACs count matrix products only (GEMMs and the patch convolution); activation bytes are
-// the float32 tensors a layer keeps for its backward pass (the same buffers as Activations).
+// the float32 tensors a layer keeps for its backward pass (Activations' buffers, which keep
+// every row of the last layer too).
 #include <cstdint>
 #include <vector>
 

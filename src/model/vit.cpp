@@ -253,7 +253,7 @@ void vit_forward(const ViT& m, const float* pixels, int B, Activations& a) {
 }
 
 void vit_forward(const PackedViT& m, const float* pixels, int B, Activations& a) {
-  if (a.keep_all) fail("internal error: a packed model has no full input projection in its last block to train");
+  if (a.keep_all) fail("internal error: a packed model has no plain weights for a backward pass");
   forward(m.cfg, m.stem, [&](int l) -> const BlockWeights& { return m.blocks[l]; }, pixels, B, a);
 }
 
@@ -344,7 +344,8 @@ namespace {
 // Backward of the last block's input projection, whose queries are the class tokens' alone:
 // dP is [B, q_cols] (queries of a.cls_ln1) then [B*n, R - q_cols] (every token's keys and
 // values). Each class row's input gradient is one product over its whole row of dP, queries
-// then keys and values, so its sums (and bits) are those of the projection over every row.
+// then keys and values, so its sums run in the order of the projection over every row: on the
+// register kernel (training's slots) the same bits as computing every row.
 void class_query_projection_backward(const AttentionDims& d, const Activations& a, const float* W, float* dW,
                                      float* db, bool shared_kv, BackwardBuffers& w) {
   const int B = d.B, n = d.n, D = d.D, R = d.in_rows(), qc = d.q_cols(), kv = R - qc;

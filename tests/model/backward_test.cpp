@@ -21,8 +21,9 @@ double loss_of(const Problem& p, Activations& a) {
   return cross_entropy(a.logits, p.labels.data(), p.B, p.m.cfg.num_classes, 0.1f, nullptr);
 }
 
-void check_gradients(Form qk, Form ov, int heads) {
+void check_gradients(Form qk, Form ov, int heads, int depth = 2) {
   ViTConfig c = testing::tiny_config(heads, 12, 8, 4);
+  c.depth = depth;
   c.qk.assign(c.depth, qk);
   c.ov.assign(c.depth, ov);
   Problem p{ViT(c), {}, {}, 3};
@@ -72,6 +73,12 @@ TEST(ViTBackward, FactorizedMatchesFiniteDifferences) { check_gradients(Form::Fa
 TEST(ViTBackward, MergedQkMatchesFiniteDifferences) { check_gradients(Form::Merged, Form::Factorized, 3); }
 TEST(ViTBackward, MergedOvMatchesFiniteDifferences) { check_gradients(Form::Factorized, Form::Merged, 2); }
 TEST(ViTBackward, BothMergedMatchFiniteDifferences) { check_gradients(Form::Merged, Form::Merged, 1); }
+// One block: the last block, which computes only the class token's queries and outputs, is
+// also the first, whose input gradient flows into the patch embedding.
+TEST(ViTBackward, OneBlockMatchesFiniteDifferences) {
+  check_gradients(Form::Factorized, Form::Factorized, 3, 1);
+  check_gradients(Form::Merged, Form::Factorized, 3, 1);
+}
 
 TEST(CrossEntropy, MatchesHandComputedValues) {
   // logits (0, ln 2, ln 3): p = (1/6, 2/6, 3/6); label 2, smoothing 0 -> loss = ln 2.

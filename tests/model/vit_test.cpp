@@ -218,12 +218,12 @@ TEST(ViTBuffers, EveryViewStartsOnACacheLine) {
       views.insert(views.end(), {L.ln2, L.ln2_mean, L.ln2_rstd, L.fc1});
       if (keep) views.insert(views.end(), {L.gelu, L.res_out});
     }
-    views.insert(views.end(), {a.cls_norm, a.cls_mean, a.cls_rstd, a.logits});
+    views.insert(views.end(), {a.cls_ln1, a.cls_norm, a.cls_mean, a.cls_rstd, a.logits});
     check(views);
   }
   BackwardBuffers w;
   w.ensure(c, 3);
-  check({w.dres, w.dln, w.dP, w.dheads, w.dhidden, w.dpatch, w.dcls, w.scratch});
+  check({w.dres, w.dln, w.dP, w.dheads, w.dhidden, w.dpatch, w.dcls, w.dP_cls, w.scratch});
 }
 
 TEST(ViTForward, SavedModelReloadsBitIdentical) {
