@@ -149,17 +149,18 @@ BlockWeights block_at(const ViTConfig& c, const ParamLayout& L, int l, Vec vec, 
     r.b = vec(b), r.N = N, r.K = K;
     return r;
   };
+  const bool last = is_last(c, l);
   BlockWeights r{vec(o.ln1_w),
                  vec(o.ln1_b),
                  vec(o.ln2_w),
                  vec(o.ln2_b),
-                 linear(o.w_in, o.b_in, d.in_rows(), c.dim),
+                 last ? LinearWeights{} : linear(o.w_in, o.b_in, d.in_rows(), c.dim),
                  linear(o.w_out, o.b_out, c.dim, d.out_cols()),
                  linear(o.fc1_w, o.fc1_b, c.mlp_dim, c.dim),
                  linear(o.fc2_w, o.fc2_b, c.dim, c.mlp_dim),
                  {},
                  {}};
-  if (is_last(c, l)) {
+  if (last) {
     const size_t q = d.q_cols();
     r.in_q = linear(o.w_in, o.b_in, int(q), c.dim);
     // None when both pairs are merged: keys and values are then x itself.
@@ -170,7 +171,7 @@ BlockWeights block_at(const ViTConfig& c, const ParamLayout& L, int l, Vec vec, 
 
 std::vector<MatrixAt> matrices_of(const ViTConfig& c, const ParamLayout& L) {
   std::vector<MatrixAt> r;
-  auto add = [&](const LinearWeights& w, size_t offset, int split = 0) { r.push_back({offset, w.N, w.K, split}); };
+  auto add = [&](const LinearWeights& w, size_t offset) { r.push_back({offset, w.N, w.K, 0}); };
   auto none = [](size_t) { return static_cast<const float*>(nullptr); };
   auto plain = [](size_t) { return LinearWeights{}; };
   const StemWeights s = stem_at(c, L, none, plain);
@@ -178,7 +179,9 @@ std::vector<MatrixAt> matrices_of(const ViTConfig& c, const ParamLayout& L) {
   for (int l = 0; l < c.depth; ++l) {
     const BlockWeights b = block_at(c, L, l, none, plain);
     const BlockOffsets& o = L.blocks[l];
-    add(b.in, o.w_in, b.in_q.N), add(b.out, o.w_out), add(b.fc1, o.fc1_w), add(b.fc2, o.fc2_w);
+    // Staged whole (timm stores it as one parameter); the last block's is packed as in_q | in_kv.
+    r.push_back({o.w_in, attention_dims(c, l, 1).in_rows(), c.dim, b.in_q.N});
+    add(b.out, o.w_out), add(b.fc1, o.fc1_w), add(b.fc2, o.fc2_w);
   }
   if (c.num_classes > 0) add(s.head, L.head_w);
   return r;
@@ -310,7 +313,6 @@ PackedViT::PackedViT(ViTConfig c, Precision p, const Source& read)
   };
   stem = stem_at(cfg, layout, vec, mat);
   for (int l = 0; l < cfg.depth; ++l) blocks.push_back(block_at(cfg, layout, l, vec, mat));
-  blocks.back().in = {};  // packed as in_q and in_kv only
 }
 
 PackedViT::PackedViT(const ViT& m, Precision p)

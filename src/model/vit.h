@@ -32,9 +32,8 @@ struct StemWeights {
 struct BlockWeights {
   const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
   LinearWeights in, out, fc1, fc2;
-  // The last block's input projection as two blocks of rows, queries | keys and values: only
-  // the class tokens query there (forward and backward). Packed models keep only these for
-  // that block.
+  // The last block's input projection as two blocks of rows, queries | keys and values, in
+  // place of `in` (empty there): only the class tokens query in that block.
   LinearWeights in_q, in_kv;
 };
 StemWeights stem_weights(const ViT& m);

@@ -12,6 +12,13 @@
 
 namespace vitqk {
 
+namespace {
+// An aggregate initialiser without `queries` leaves 0, which would silently compute nothing.
+void check_queries(const AttentionDims& d) {
+  if (d.queries < 1 || d.queries > d.n) fail("internal error: ", d.queries, " query rows of ", d.n, " tokens");
+}
+}  // namespace
+
 float AttentionDims::scale() const { return qk == Form::Merged ? 1.0f : 1.0f / std::sqrt(float(dh())); }
 
 HeadViews head_views(const AttentionDims& d, int b, int h) {
@@ -38,8 +45,8 @@ HeadViews head_views(const AttentionDims& d, int b, int h) {
 }
 
 void attention_forward(const AttentionDims& d, const float* P, const float* x, float* att, float* out) {
+  check_queries(d);
   const int n = d.n;
-  if (d.queries < 1 || d.queries > n) fail("internal error: ", d.queries, " query rows of ", n, " tokens");
   // Tasks are blocks of query rows of one (image, head): rows are independent (each needs
   // every key and value), and with few heads (ViT-Ti has 3) whole heads would leave a thread
   // idle. Enough blocks for four tasks per thread, and a multiple of the thread count where
@@ -65,8 +72,8 @@ void attention_forward(const AttentionDims& d, const float* P, const float* x, f
 
 void attention_backward(const AttentionDims& d, const float* P, const float* x, const float* att, const float* dout,
                         float* dP, float* dx, float* scratch) {
+  check_queries(d);
   const int n = d.n, qn = d.queries;
-  if (qn < 1 || qn > n) fail("internal error: ", qn, " query rows of ", n, " tokens");
 #pragma omp parallel for schedule(static)
   for (int b = 0; b < d.B; ++b) {
     float* dA = scratch + (long)omp_get_thread_num() * n * n;
