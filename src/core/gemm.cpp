@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -25,9 +27,9 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   // Inside a parallel region each call is one thread's share: attention's per-head products
   // (50 x 50 x 16 in the default training model, 197 x 197 x 64 and blocks of its rows in
   // ViT-Ti/B), which the register kernel runs 1.1-1.8x faster than oneDNN's sgemm
-  // (benchmarks/gemm.cpp, BM_HeadGemm), and a training slot's linear backward products (400
-  // rows, widths 64-512), where it was level with oneDNN or up to 1.2x faster (the input
-  // projection's 400 x 64 x 192 and 192 x 64 x 400) up to 26M multiply-adds. The test is the
+  // (benchmarks/gemm.cpp, BM_HeadGemm), and the input gradients of a training pass's linear
+  // layers (up to 256 rows, widths 64-512), where it was level with oneDNN or up to 1.2x faster
+  // (measured on 400 rows: the input projection's 400 x 64 x 192) up to 26M multiply-adds. The test is the
   // region's level, not whether it is active: a 1-thread team must take the same kernel as a
   // 2-thread one (the two sum in different orders), or training bits would depend on the
   // thread count.
@@ -38,6 +40,28 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   const dnnl_status_t s = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta,
                                      C, ldc);
   if (s != dnnl_success) fail("internal error: oneDNN sgemm failed (status ", int(s), ") for ", M, "x", N, "x", K);
+}
+
+void gemm_accumulate(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B,
+                     int ldb, float* C, int ldc) {
+  // The register kernel takes N and K up to 1024: larger ones in blocks, the chains carried
+  // through C from one block of k to the next.
+  constexpr int kBlock = 1024;
+  for (int j0 = 0; j0 < N; j0 += kBlock)
+    for (int k0 = 0; k0 < K; k0 += kBlock) {
+      const int nj = std::min(kBlock, N - j0), nk = std::min(kBlock, K - k0);
+      const float* a = A + (trans_a ? long(k0) * lda : k0);
+      const float* b = B + (trans_b ? long(j0) * ldb + k0 : long(k0) * ldb + j0);
+      if (small_gemm_chain(trans_a, trans_b, M, nj, nk, a, lda, b, ldb, C + j0, ldc)) continue;
+      for (int i = 0; i < M; ++i)  // no AVX-512: the same chains, one element at a time
+        for (int j = 0; j < nj; ++j) {
+          float acc = C[long(i) * ldc + j0 + j];
+          for (int k = 0; k < nk; ++k)
+            acc = std::fma(trans_a ? a[long(k) * lda + i] : a[long(i) * lda + k],
+                           trans_b ? b[long(j) * ldb + k] : b[long(k) * ldb + j], acc);
+          C[long(i) * ldc + j0 + j] = acc;
+        }
+    }
 }
 
 void to_bf16(bf16* dst, const float* src, long n) {

@@ -15,6 +15,13 @@ namespace vitqk {
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc);
 
+// C[M,N] += op(A)[M,K] op(B)[K,N], each element's sum one chain of FMAs over k in order that
+// starts from C's value, so that a sum over K taken in consecutive pieces, one call each, has
+// the bits of one call over all of K: a training slot's weight gradients, summed over its rows
+// a few images at a time (train/trainer.cpp). Runs on the calling thread.
+void gemm_accumulate(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B,
+                     int ldb, float* C, int ldc);
+
 enum class Precision { F32, BF16 };
 
 // bfloat16 as stored: the upper half of an IEEE float.

@@ -27,6 +27,7 @@ struct Tile {
   int K;
   __mmask16 last;
   float alpha, beta;
+  bool chain;  // accumulators start from C and are stored as they end (alpha = beta = 1)
 };
 
 template <int MR, int NV>
@@ -36,11 +37,14 @@ __attribute__((target("avx512f"))) void tile(const Tile& t) {
   const long sa = t.sa, sk = t.sk, ldb = t.ldb, ldc = t.ldc;
   const int K = t.K;
   const __mmask16 last = t.last;
+  const bool chain = t.chain;
   __m512 acc[MR][NV];
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = chain ? _mm512_maskz_loadu_ps(v + 1 < NV ? __mmask16(0xFFFF) : last, t.c + r * ldc + 16 * v)
+                        : _mm512_setzero_ps();
   const float* a = t.a;
   const float* b = t.b;
   for (int k = 0; k < K; ++k, a += sk, b += ldb) {
@@ -63,8 +67,9 @@ __attribute__((target("avx512f"))) void tile(const Tile& t) {
     for (int v = 0; v < NV; ++v) {
       float* c = t.c + r * ldc + 16 * v;
       const __mmask16 m = v + 1 < NV ? __mmask16(0xFFFF) : last;
-      __m512 y = _mm512_mul_ps(alpha, acc[r][v]);
-      if (accumulate) y = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m, c), y);
+      __m512 y = acc[r][v];
+      if (!chain) y = _mm512_mul_ps(alpha, y);
+      if (accumulate && !chain) y = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m, c), y);
       _mm512_mask_storeu_ps(c, m, y);
     }
 }
@@ -123,10 +128,8 @@ TileFn tile_for(int nv, int rows) {
   }
 }
 
-}  // namespace
-
-bool small_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
-                const float* B, int ldb, float beta, float* C, int ldc) {
+bool run(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+         float beta, float* C, int ldc, bool chain) {
   static const bool avx512 = cpu_info().avx512f;
   if (!avx512 || N > kMaxDim || K > kMaxDim || M <= 0 || N <= 0 || K <= 0) return false;
   long ldbr = ldb;
@@ -150,12 +153,23 @@ bool small_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
     const int tiles = (M + rows_for(nv) - 1) / rows_for(nv), base = M / tiles, taller = M % tiles;
     for (int i = 0, i0 = 0; i < tiles; ++i) {
       const int rows = base + (i < taller);
-      const Tile t{A + i0 * sa, sa, sk, B + j0, ldbr, C + long(i0) * ldc + j0, ldc, K, last, alpha, beta};
+      const Tile t{A + i0 * sa, sa, sk, B + j0, ldbr, C + long(i0) * ldc + j0, ldc, K, last, alpha, beta, chain};
       tile_for(nv, rows)(t);
       i0 += rows;
     }
   }
   return true;
+}
+}  // namespace
+
+bool small_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+                const float* B, int ldb, float beta, float* C, int ldc) {
+  return run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
+}
+
+bool small_gemm_chain(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B,
+                      int ldb, float* C, int ldc) {
+  return run(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc, true);
 }
 
 }  // namespace vitqk

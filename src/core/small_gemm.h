@@ -12,4 +12,11 @@ namespace vitqk {
 bool small_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                 const float* B, int ldb, float beta, float* C, int ldc);
 
+// C[M,N] += op(A) op(B) with each element's sum one chain of FMAs over k, in order, that starts
+// from C's value: consecutive ranges of k in successive calls give the bits of one call over
+// all of them (small_gemm's beta = 1 adds the finished sum to C, which rounds differently).
+// Declines, computing nothing, as small_gemm does.
+bool small_gemm_chain(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B,
+                      int ldb, float* C, int ldc);
+
 }  // namespace vitqk

@@ -6,9 +6,9 @@
 
 namespace vitqk {
 
-double cross_entropy(const float* logits, const int32_t* labels, int B, int K, float smoothing, float* dlogits,
-                     int* correct) {
-  double loss = 0;
+void cross_entropy_slice(const float* logits, const int32_t* labels, int B, int batch, int K, float smoothing,
+                         float* dlogits, double* loss_sum, int* correct) {
+  double loss = *loss_sum;
   int right = 0;
   std::vector<double> p(K);
   for (int b = 0; b < B; ++b) {
@@ -24,10 +24,19 @@ double cross_entropy(const float* logits, const int32_t* labels, int B, int K, f
     for (int k = 0; k < K; ++k) {
       const double q = (k == y ? 1.0 - smoothing : 0.0) + smoothing / K;
       l -= q * (double(z[k]) - mx - log_s);
-      if (dlogits) dlogits[(long)b * K + k] = float((p[k] / s - q) / B);
+      if (dlogits) dlogits[(long)b * K + k] = float((p[k] / s - q) / batch);
     }
     loss += l;
   }
+  *loss_sum = loss;
+  *correct += right;
+}
+
+double cross_entropy(const float* logits, const int32_t* labels, int B, int K, float smoothing, float* dlogits,
+                     int* correct) {
+  double loss = 0;
+  int right = 0;
+  cross_entropy_slice(logits, labels, B, B, K, smoothing, dlogits, &loss, &right);
   if (correct) *correct = right;
   return loss / B;
 }

@@ -21,7 +21,7 @@ void sum_rows(float* db, const float* dy, int M, int N) {
 void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int M, int K,
                      int N, bool add_dx) {
   if (dx) gemm(false, false, M, K, N, 1.0f, dy, N, W, K, add_dx ? 1.0f : 0.0f, dx, K);
-  gemm(true, false, N, K, M, 1.0f, dy, N, x, K, 1.0f, dW, K);
+  gemm_accumulate(true, false, N, K, M, dy, N, x, K, dW, K);
   if (db) sum_rows(db, dy, M, N);
 }
 

@@ -20,9 +20,11 @@ void linear_forward(float* y, const float* x, const LinearWeights& w, int M, Epi
                     const float* residual = nullptr);
 
 // Gradients of linear_forward: dx = dy W (dx += dy W with add_dx), dW += dy^T x, db += sum_rows dy.
-// The parameter gradients accumulate over the slices of a batch; dx is overwritten unless
-// something else (merged attention's shared keys and values) has already added into it, which
-// spares zeroing it first. dx, db may be null. Deterministic for a fixed thread count.
+// dx is overwritten unless something else (merged attention's shared keys and values) has
+// already added into it, which spares zeroing it first; dx, db may be null. The parameter
+// gradients continue their sums over rows (gemm_accumulate, sum_rows): a batch's rows in
+// consecutive slices, one call each, give the bits of one call over all of them. dW is summed
+// on the calling thread (training runs one slot per thread).
 void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int M, int K,
                      int N, bool add_dx = false);
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -85,6 +86,39 @@ TEST(Gemm, InsideParallelRegionEachThreadComputesItsOwn) {
     gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, got.data() + size_t(t) * M * N, N);
   for (int t = 0; t < tasks; ++t)
     for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[size_t(t) * M * N + i], want[i], 1e-4);
+}
+
+// gemm_accumulate is, element by element, C's value then one fma per k in order: exactly the
+// scalar chain below, whatever the transposes, with widths and depths past the register
+// kernel's blocks of 1024 and K taken in uneven pieces (a slot's rows, a pass at a time).
+TEST(GemmAccumulate, EqualsOneFmaChainPerElementInPieces) {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (const Shape s : {Shape{7, 1300, 33}, Shape{13, 50, 1100}, Shape{50, 2100, 20}}) {
+        const int M = s.M, K = s.K, N = s.N, pad = 3;
+        SCOPED_TRACE(::testing::Message() << ta << tb << " " << M << "x" << N << "x" << K);
+        const int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+        const auto A = normal_floats(size_t(ta ? K : M) * lda, 1), B = normal_floats(size_t(tb ? N : K) * ldb, 2);
+        const auto C0 = normal_floats(size_t(M) * ldc, 3);
+        auto whole = C0, pieces = C0;
+        gemm_accumulate(ta, tb, M, N, K, A.data(), lda, B.data(), ldb, whole.data(), ldc);
+        for (int k0 = 0, len = 1; k0 < K; k0 += len, len = 2 * len + 1) {
+          const int nk = std::min(len, K - k0);
+          gemm_accumulate(ta, tb, M, N, nk, A.data() + (ta ? size_t(k0) * lda : k0), lda,
+                          B.data() + (tb ? k0 : size_t(k0) * ldb), ldb, pieces.data(), ldc);
+        }
+        for (int i = 0; i < M; ++i) {
+          for (int j = 0; j < N; ++j) {
+            float acc = C0[size_t(i) * ldc + j];
+            for (int k = 0; k < K; ++k)
+              acc = std::fma(ta ? A[size_t(k) * lda + i] : A[size_t(i) * lda + k],
+                             tb ? B[size_t(j) * ldb + k] : B[size_t(k) * ldb + j], acc);
+            ASSERT_EQ(whole[size_t(i) * ldc + j], acc) << "at " << i << "," << j;
+            ASSERT_EQ(pieces[size_t(i) * ldc + j], acc) << "in pieces, at " << i << "," << j;
+          }
+          for (int j = N; j < ldc; ++j) ASSERT_EQ(whole[size_t(i) * ldc + j], C0[size_t(i) * ldc + j]);
+        }
+      }
 }
 
 TEST(LinearGemm, EpiloguesPlainAndPackedFp32) {

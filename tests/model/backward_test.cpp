@@ -2,6 +2,7 @@
 // combinations, non-zero biases, label smoothing on.
 #include <gtest/gtest.h>
 
+#include "core/threads.h"
 #include "model/vit.h"
 #include "ops/cross_entropy.h"
 #include "testing.h"
@@ -78,6 +79,58 @@ TEST(ViTBackward, BothMergedMatchFiniteDifferences) { check_gradients(Form::Merg
 TEST(ViTBackward, OneBlockMatchesFiniteDifferences) {
   check_gradients(Form::Factorized, Form::Factorized, 3, 1);
   check_gradients(Form::Merged, Form::Factorized, 3, 1);
+}
+
+// Training runs a slot's images a few at a time (train/trainer.cpp): the parameter gradients
+// and the loss continue their sums from pass to pass, so passes must give the bits of one pass
+// over the slot. Inside a parallel region, as training calls it (gemm() picks its kernel by that).
+TEST(ViTBackward, PassesOfASlotGiveTheBitsOfOnePass) {
+  for (Form qk : {Form::Factorized, Form::Merged})
+    for (Form ov : {Form::Factorized, Form::Merged}) {
+      SCOPED_TRACE(::testing::Message() << form_name(qk) << "/" << form_name(ov));
+      ViTConfig c = testing::tiny_config(2, 12, 8, 4);
+      c.qk.assign(c.depth, qk);
+      c.ov.assign(c.depth, ov);
+      ViT m(c);
+      testing::randomize(m, 7);
+      const int B = 6, K = c.num_classes;
+      const size_t image = size_t(3) * 8 * 8;
+      Rng rng(5);
+      std::vector<float> pixels(B * image);
+      for (float& v : pixels) v = rng.normal();
+      const std::vector<int32_t> labels = {1, 4, 6, 0, 9, 4};
+      auto run = [&](int per_pass, std::vector<float>& grads, double& loss, int& right) {
+        grads.assign(m.params.size(), 0.0f);
+        loss = 0, right = 0;
+        parallel_tasks(1, [&](int, int) {
+          Activations a;
+          a.keep_all = true;
+          BackwardBuffers w;
+          std::vector<float> dlogits(size_t(per_pass) * K);
+          for (int i = 0; i < B; i += per_pass) {
+            vit_forward(m, pixels.data() + i * image, per_pass, a);
+            cross_entropy_slice(a.logits, labels.data() + i, per_pass, B, K, 0.1f, dlogits.data(), &loss, &right);
+            vit_backward(m, dlogits.data(), a, grads.data(), w);
+          }
+        });
+      };
+      std::vector<float> whole, passes;
+      double whole_loss, passes_loss;
+      int whole_right, passes_right;
+      run(B, whole, whole_loss, whole_right);
+      for (int per_pass : {1, 2, 3}) {
+        run(per_pass, passes, passes_loss, passes_right);
+        EXPECT_EQ(passes_loss, whole_loss) << per_pass << " images per pass";
+        EXPECT_EQ(passes_right, whole_right);
+        size_t differ = 0;
+        for (size_t i = 0; i < whole.size(); ++i) differ += whole[i] != passes[i];
+        EXPECT_EQ(differ, 0u) << "of " << whole.size() << " gradients differ, " << per_pass << " images per pass";
+      }
+      // and the slices' sum is cross_entropy's mean loss over the slot, times B
+      Activations a;
+      vit_forward(m, pixels.data(), B, a);
+      EXPECT_NEAR(whole_loss / B, cross_entropy(a.logits, labels.data(), B, K, 0.1f, nullptr), 1e-6);
+    }
 }
 
 TEST(CrossEntropy, MatchesHandComputedValues) {
