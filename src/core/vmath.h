@@ -117,17 +117,34 @@ inline float erf(float z) {
   return a < 1.0f ? small : (z < 0 ? -big : big);
 }
 
-// Phi(x) = (1 + erf(x / sqrt 2)) / 2, computed as erfc(|z|) / 2 on the far side so it keeps
-// its relative precision for negative x (where 1 + erf cancels).
+// Phi(x) = (1 + erf(x / sqrt 2)) / 2 in two pieces, the near side (|z| < 1, z = x / sqrt 2: a
+// polynomial) and the far side (erfc: an exp and a division, most of the cost), which callers
+// that sort their lanes by normal_cdf_is_near may run apart (GELU); normal_cdf selects.
 #pragma omp declare simd notinbranch
-inline float normal_cdf(float x) {
+inline bool normal_cdf_is_near(float x) {
+  const float z = x * 0.70710678118654752440f;
+  return (z < 0 ? -z : z) < 1.0f;  // false for NaN
+}
+
+#pragma omp declare simd notinbranch
+inline float normal_cdf_near(float x) {
+  const float z = x * 0.70710678118654752440f;
+  return std::fma(0.5f * z, detail::erf_over_z(z * z), 0.5f);  // fused: cancels near z = -1
+}
+
+// erfc(|z|) / 2 on the far side, so it keeps its relative precision for negative x (where
+// 1 + erf cancels).
+#pragma omp declare simd notinbranch
+inline float normal_cdf_far(float x) {
   const float z = x * 0.70710678118654752440f;
   const float a = z < 0 ? -z : z;
   // z^2 = x^2 / 2 from x itself: rounding z first would cost 140 ulps at x = -12.
   const float s = 0.5f * (x * x), d = 0.5f * detail::square_error(x, 2.0f * s);
-  const float small = std::fma(0.5f * z, detail::erf_over_z(z * z), 0.5f);  // fused: cancels near z = -1
   const float c = 0.5f * detail::erfc_tail(a, s, d);
-  return a < 1.0f ? small : (z < 0 ? c : 1.0f - c);
+  return z < 0 ? c : 1.0f - c;
 }
+
+#pragma omp declare simd notinbranch
+inline float normal_cdf(float x) { return normal_cdf_is_near(x) ? normal_cdf_near(x) : normal_cdf_far(x); }
 
 }  // namespace vitqk::vmath

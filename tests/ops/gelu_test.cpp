@@ -6,9 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <vector>
+
+#include "core/rng.h"
+#include "core/vmath.h"
 
 namespace vitqk {
 namespace {
@@ -44,6 +49,28 @@ TEST(Gelu, ForwardAndBackwardMatchFloat64) {
   // (2 ulp) and the quotient y / x (1 ulp).
   EXPECT_LT(worst_y, 6e-7);
   EXPECT_LT(worst_dx, 6e-7);
+}
+
+// The forward runs Phi's near and far sides on separate lanes (packing the far ones densely):
+// every element must still be x * normal_cdf(x) to the bit, in place or not, over lengths that
+// end mid-vector and span several blocks, with the boundary |x| = sqrt 2, NaN and infinities.
+TEST(Gelu, ForwardIsXTimesNormalCdfBitForBit) {
+  std::vector<float> x;
+  Rng rng(11);
+  for (int i = 0; i < 2500; ++i) x.push_back(rng.normal() * (i % 3 == 0 ? 3.0f : 0.8f));
+  for (float t : {1.41421356f, -1.41421356f, std::nextafter(1.41421356f, 2.0f), std::nextafter(-1.41421356f, -2.0f),
+                  INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 40.0f, -40.0f})
+    x.insert(x.begin() + long(rng.below(uint32_t(x.size()))), t);
+  for (long n : {long(x.size()), 1L, 17L, 1024L, 1040L}) {
+    std::vector<float> y(n), inplace(x.begin(), x.begin() + n);
+    gelu_forward(y.data(), x.data(), n);
+    gelu_forward(inplace.data(), inplace.data(), n);
+    for (long i = 0; i < n; ++i) {
+      const float want = x[i] * vmath::normal_cdf(x[i]);
+      ASSERT_EQ(std::bit_cast<uint32_t>(y[i]), std::bit_cast<uint32_t>(want)) << "x = " << x[i] << " at " << i;
+      ASSERT_EQ(std::bit_cast<uint32_t>(inplace[i]), std::bit_cast<uint32_t>(want)) << "in place, x = " << x[i];
+    }
+  }
 }
 
 TEST(Gelu, BackwardInPlace) {
