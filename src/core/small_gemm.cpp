@@ -30,48 +30,89 @@ struct Tile {
   bool chain;  // accumulators start from C and are stored as they end (alpha = beta = 1)
 };
 
-template <int MR, int NV>
-__attribute__((target("avx512f"))) void tile(const Tile& t) {
+// A tile's last column of 16 is masked, and when it holds at most 8 columns (50 = 3 x 16 + 2:
+// attention's scores in the default model) it is a 256-bit vector: Zen 4 runs two 256-bit
+// FMAs in the time of one 512-bit FMA, so those 2 columns cost half as much (Zen 5 runs both
+// widths at one rate). BM_HeadGemm on Zen 4: the 50 x 50 x 16 scores 1.2x faster, merged
+// 50 x 50 x 64 1.17x.
+template <bool Half>
+struct LastColumn;
+template <>
+struct LastColumn<false> {
+  using V = __m512;
+  __attribute__((target("avx512f"))) static V zero() { return _mm512_setzero_ps(); }
+  __attribute__((target("avx512f"))) static V load(__mmask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  __attribute__((target("avx512f"))) static V fma(__m512 a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  __attribute__((target("avx512f"))) static V mul(__m512 a, V b) { return _mm512_mul_ps(a, b); }
+  __attribute__((target("avx512f"))) static void store(float* p, __mmask16 m, V y) { _mm512_mask_storeu_ps(p, m, y); }
+};
+template <>
+struct LastColumn<true> {
+  using V = __m256;
+  __attribute__((target("avx512f,avx512vl"))) static V zero() { return _mm256_setzero_ps(); }
+  __attribute__((target("avx512f,avx512vl"))) static V load(__mmask16 m, const float* p) {
+    return _mm256_maskz_loadu_ps(__mmask8(m), p);
+  }
+  __attribute__((target("avx512f,avx512vl"))) static V fma(__m512 a, V b, V c) {
+    return _mm256_fmadd_ps(_mm512_castps512_ps256(a), b, c);
+  }
+  __attribute__((target("avx512f,avx512vl"))) static V mul(__m512 a, V b) {
+    return _mm256_mul_ps(_mm512_castps512_ps256(a), b);
+  }
+  __attribute__((target("avx512f,avx512vl"))) static void store(float* p, __mmask16 m, V y) {
+    _mm256_mask_storeu_ps(p, __mmask8(m), y);
+  }
+};
+
+// MR rows by NF full vectors of 16 columns and one last, masked, column (LastColumn<Half>).
+template <int MR, int NF, bool Half>
+__attribute__((target("avx512f,avx512vl"))) void tile(const Tile& t) {
+  using L = LastColumn<Half>;
   // Locals, and every loop over the tile unrolled: else GCC 12 keeps the accumulators in
   // memory too, storing all of them on every step of k.
   const long sa = t.sa, sk = t.sk, ldb = t.ldb, ldc = t.ldc;
   const int K = t.K;
   const __mmask16 last = t.last;
   const bool chain = t.chain;
-  __m512 acc[MR][NV];
+  constexpr int kFull = NF > 0 ? NF : 1;  // arrays of at least one (unused when NF = 0)
+  __m512 acc[MR][kFull];
+  typename L::V acc_last[MR];
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r)
+  for (int r = 0; r < MR; ++r) {
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      acc[r][v] = chain ? _mm512_maskz_loadu_ps(v + 1 < NV ? __mmask16(0xFFFF) : last, t.c + r * ldc + 16 * v)
-                        : _mm512_setzero_ps();
+    for (int v = 0; v < NF; ++v) acc[r][v] = chain ? _mm512_loadu_ps(t.c + r * ldc + 16 * v) : _mm512_setzero_ps();
+    acc_last[r] = chain ? L::load(last, t.c + r * ldc + 16 * NF) : L::zero();
+  }
   const float* a = t.a;
   const float* b = t.b;
   for (int k = 0; k < K; ++k, a += sk, b += ldb) {
-    __m512 bv[NV];
+    __m512 bv[kFull];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      bv[v] = v + 1 < NV ? _mm512_loadu_ps(b + 16 * v) : _mm512_maskz_loadu_ps(last, b + 16 * v);
+    for (int v = 0; v < NF; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+    const typename L::V b_last = L::load(last, b + 16 * NF);
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
       const __m512 ar = _mm512_set1_ps(a[r * sa]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
+      for (int v = 0; v < NF; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
+      acc_last[r] = L::fma(ar, b_last, acc_last[r]);
     }
   }
   const __m512 alpha = _mm512_set1_ps(t.alpha), beta = _mm512_set1_ps(t.beta);
-  const bool accumulate = t.beta != 0.0f;
+  const bool accumulate = t.beta != 0.0f && !chain;
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r)
+  for (int r = 0; r < MR; ++r) {
+    float* c = t.c + r * ldc;
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      float* c = t.c + r * ldc + 16 * v;
-      const __mmask16 m = v + 1 < NV ? __mmask16(0xFFFF) : last;
-      __m512 y = acc[r][v];
-      if (!chain) y = _mm512_mul_ps(alpha, y);
-      if (accumulate && !chain) y = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m, c), y);
-      _mm512_mask_storeu_ps(c, m, y);
+    for (int v = 0; v < NF; ++v) {
+      __m512 y = chain ? acc[r][v] : _mm512_mul_ps(alpha, acc[r][v]);
+      if (accumulate) y = _mm512_fmadd_ps(beta, _mm512_loadu_ps(c + 16 * v), y);
+      _mm512_storeu_ps(c + 16 * v, y);
     }
+    typename L::V y = chain ? acc_last[r] : L::mul(alpha, acc_last[r]);
+    if (accumulate) y = L::fma(beta, L::load(last, c + 16 * NF), y);
+    L::store(c + 16 * NF, last, y);
+  }
 }
 
 // rows[k][j] = B[j][k] for j < nj, k < nk (both at most 16): 16 rows loaded, transposed in
@@ -109,22 +150,23 @@ constexpr int rows_for(int nv) { return nv == 1 ? 12 : nv == 4 ? 6 : 8; }
 
 using TileFn = void (*)(const Tile&);
 
-template <int NV, size_t... R>
+template <int NV, bool Half, size_t... R>
 constexpr std::array<TileFn, sizeof...(R)> tiles_of(std::index_sequence<R...>) {
-  return {tile<int(R) + 1, NV>...};
+  return {tile<int(R) + 1, NV - 1, Half>...};
 }
 
-// The tile of NV vectors and `rows` rows, 1 <= rows <= rows_for(NV).
-TileFn tile_for(int nv, int rows) {
-  static constexpr auto t1 = tiles_of<1>(std::make_index_sequence<rows_for(1)>());
-  static constexpr auto t2 = tiles_of<2>(std::make_index_sequence<rows_for(2)>());
-  static constexpr auto t3 = tiles_of<3>(std::make_index_sequence<rows_for(3)>());
-  static constexpr auto t4 = tiles_of<4>(std::make_index_sequence<rows_for(4)>());
+template <int NV, bool Half>
+constexpr auto kTiles = tiles_of<NV, Half>(std::make_index_sequence<rows_for(NV)>());
+
+// The tile of NV vectors (the last holding `rem` columns) and `rows` rows, 1 <= rows <= rows_for(NV).
+TileFn tile_for(int nv, int rem, int rows) {
+  const size_t i = size_t(rows - 1);
+  const bool half = rem <= 8;
   switch (nv) {
-    case 1: return t1[size_t(rows - 1)];
-    case 2: return t2[size_t(rows - 1)];
-    case 3: return t3[size_t(rows - 1)];
-    default: return t4[size_t(rows - 1)];
+    case 1: return half ? kTiles<1, true>[i] : kTiles<1, false>[i];
+    case 2: return half ? kTiles<2, true>[i] : kTiles<2, false>[i];
+    case 3: return half ? kTiles<3, true>[i] : kTiles<3, false>[i];
+    default: return half ? kTiles<4, true>[i] : kTiles<4, false>[i];
   }
 }
 
@@ -154,7 +196,7 @@ bool run(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const flo
     for (int i = 0, i0 = 0; i < tiles; ++i) {
       const int rows = base + (i < taller);
       const Tile t{A + i0 * sa, sa, sk, B + j0, ldbr, C + long(i0) * ldc + j0, ldc, K, last, alpha, beta, chain};
-      tile_for(nv, rows)(t);
+      tile_for(nv, rem, rows)(t);
       i0 += rows;
     }
   }
