@@ -28,7 +28,7 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   // (50 x 50 x 16 in the default training model, 197 x 197 x 64 and blocks of its rows in
   // ViT-Ti/B), which the register kernel runs 1.1-1.8x faster than oneDNN's sgemm
   // (benchmarks/gemm.cpp, BM_HeadGemm), and the input gradients of a training pass's linear
-  // layers (up to 256 rows, widths 64-512), where it was level with oneDNN or up to 1.2x faster
+  // layers (256 rows or one image, widths 64-512), where it was level with oneDNN or up to 1.2x faster
   // (measured on 400 rows: the input projection's 400 x 64 x 192) up to 26M multiply-adds. The test is the
   // region's level, not whether it is active: a 1-thread team must take the same kernel as a
   // 2-thread one (the two sum in different orders), or training bits would depend on the
@@ -53,14 +53,16 @@ void gemm_accumulate(bool trans_a, bool trans_b, int M, int N, int K, const floa
       const float* a = A + (trans_a ? long(k0) * lda : k0);
       const float* b = B + (trans_b ? long(j0) * ldb + k0 : long(k0) * ldb + j0);
       if (small_gemm_chain(trans_a, trans_b, M, nj, nk, a, lda, b, ldb, C + j0, ldc)) continue;
-      for (int i = 0; i < M; ++i)  // no AVX-512: the same chains, one element at a time
-        for (int j = 0; j < nj; ++j) {
-          float acc = C[long(i) * ldc + j0 + j];
-          for (int k = 0; k < nk; ++k)
-            acc = std::fma(trans_a ? a[long(k) * lda + i] : a[long(i) * lda + k],
-                           trans_b ? b[long(j) * ldb + k] : b[long(k) * ldb + j], acc);
-          C[long(i) * ldc + j0 + j] = acc;
+      // No AVX-512: the same chains, k outermost per row of C so that the loop over its
+      // columns vectorises (each element still takes its FMAs in the order of k).
+      for (int i = 0; i < M; ++i) {
+        float* c = C + long(i) * ldc + j0;
+        for (int k = 0; k < nk; ++k) {
+          const float aik = trans_a ? a[long(k) * lda + i] : a[long(i) * lda + k];
+#pragma omp simd
+          for (int j = 0; j < nj; ++j) c[j] = std::fma(aik, trans_b ? b[long(j) * ldb + k] : b[long(k) * ldb + j], c[j]);
         }
+      }
     }
 }
 

@@ -20,6 +20,7 @@ CpuInfo cpu_info() {
     if (line.starts_with("flags")) {
       const std::string flags = " " + value + " ";
       c.avx512f = flags.find(" avx512f ") != std::string::npos;
+      c.avx512vl = flags.find(" avx512vl ") != std::string::npos;
       c.avx512_bf16 = flags.find(" avx512_bf16 ") != std::string::npos;
       c.avx2_fma = flags.find(" avx2 ") != std::string::npos && flags.find(" fma ") != std::string::npos;
       break;  // every core lists the same flags

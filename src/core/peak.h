@@ -7,7 +7,7 @@ namespace vitqk {
 
 struct CpuInfo {
   std::string model;  // "model name" from /proc/cpuinfo
-  bool avx512f = false, avx512_bf16 = false, avx2_fma = false;
+  bool avx512f = false, avx512vl = false, avx512_bf16 = false, avx2_fma = false;
 };
 CpuInfo cpu_info();
 

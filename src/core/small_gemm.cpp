@@ -172,7 +172,7 @@ TileFn tile_for(int nv, int rem, int rows) {
 
 bool run(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
          float beta, float* C, int ldc, bool chain) {
-  static const bool avx512 = cpu_info().avx512f;
+  static const bool avx512 = cpu_info().avx512f && cpu_info().avx512vl;  // VL: the half-width column
   if (!avx512 || N > kMaxDim || K > kMaxDim || M <= 0 || N <= 0 || K <= 0) return false;
   long ldbr = ldb;
   if (trans_b) {  // B is [N, K]: copy it to rows of op(B) = [K, N]

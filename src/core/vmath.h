@@ -118,8 +118,9 @@ inline float erf(float z) {
 }
 
 // Phi(x) = (1 + erf(x / sqrt 2)) / 2 in two pieces, the near side (|z| < 1, z = x / sqrt 2: a
-// polynomial) and the far side (erfc: an exp and a division, most of the cost), which callers
-// that sort their lanes by normal_cdf_is_near may run apart (GELU); normal_cdf selects.
+// polynomial) and the far side (erfc: an exp and a division, most of the cost), which a caller
+// that sorts its lanes by this test may run apart (gelu_forward, whose 16-lane copy of the test
+// must stay the same); normal_cdf selects.
 #pragma omp declare simd notinbranch
 inline bool normal_cdf_is_near(float x) {
   const float z = x * 0.70710678118654752440f;

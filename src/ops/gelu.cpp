@@ -21,17 +21,19 @@ void gelu_forward(float* y, const float* x, long n) {
     const long len = std::min(kBlock, n - b0);
     const float* xb = x + b0;
     float* yb = y + b0;
-    alignas(64) float far_x[kBlock + 16];
-    alignas(64) int32_t far_at[kBlock + 16];
+    alignas(64) float far_x[kBlock];  // m <= i, so a 16-lane store at m stays inside
+    alignas(64) int32_t far_at[kBlock];
     long m = 0;
     const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (long i = 0; i < len; i += 16) {  // before y is written: y may be x
       const __mmask16 in = i + 16 <= len ? __mmask16(0xFFFF) : __mmask16((1u << (len - i)) - 1);
       const __m512 v = _mm512_maskz_loadu_ps(in, xb + i);
+      // !vmath::normal_cdf_is_near(x) in 16 lanes: |x / sqrt 2| not below 1, or NaN.
       const __m512 a = _mm512_abs_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752440f)));
-      const __mmask16 far = _mm512_mask_cmp_ps_mask(in, a, _mm512_set1_ps(1.0f), _CMP_NLT_UQ);  // NaN too
+      const __mmask16 far = _mm512_mask_cmp_ps_mask(in, a, _mm512_set1_ps(1.0f), _CMP_NLT_UQ);
+      const __m512i at = _mm512_add_epi32(lanes, _mm512_set1_epi32(int(i)));
       _mm512_storeu_ps(far_x + m, _mm512_maskz_compress_ps(far, v));
-      _mm512_storeu_si512(far_at + m, _mm512_maskz_compress_epi32(far, _mm512_add_epi32(lanes, _mm512_set1_epi32(int(i)))));
+      _mm512_storeu_si512(far_at + m, _mm512_maskz_compress_epi32(far, at));
       m += __builtin_popcount(far);
     }
 #pragma omp simd

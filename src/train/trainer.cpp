@@ -162,18 +162,18 @@ int slot_count(int batch, size_t params, int ranks) {
   return s % ranks == 0 ? s : ranks * halvings(batch / ranks);
 }
 
-// Images per forward and backward pass in a slot: passes of at most 256 rows (images x tokens).
-// A whole slot at once writes megabytes of activations (1.2 MB per image of the default model)
-// before reading them back, far past a core's L2 cache (1 MB on Zen 4); passes of 4 images made
-// a training step of the default model ~8% faster than passes of its 8 (attention's products
-// gained most), and passes of 2 ~4%. The parameter gradients continue their sums over the
-// slot's rows from pass to pass (linear_backward), so a slot's gradient has the bits of one
-// pass over all its images.
-int images_per_pass(int per_slot, int tokens) {
-  constexpr long kRows = 256;
+// Images per forward and backward pass in a slot: as many as fit in `rows` rows (images x
+// tokens), at least one, dividing the slot. A whole slot at once writes megabytes of
+// activations (1.2 MB per image of the default model) before reading them back, far past a
+// core's L2 cache (1 MB on Zen 4); passes of 4 images made a training step of the default model
+// 4-12% faster than passes of its 8 in two sets of interleaved runs (attention's products gained
+// most), passes of 2 a little less. The parameter gradients continue their sums over the slot's
+// rows from pass to pass (linear_backward), so a slot's gradient has the bits of one pass over
+// all its images.
+int images_per_pass(int per_slot, int tokens, int rows) {
   int best = 1;
   for (int k = 1; k <= per_slot; ++k)
-    if (per_slot % k == 0 && long(k) * tokens <= kRows) best = k;
+    if (per_slot % k == 0 && long(k) * tokens <= rows) best = k;
   return best;
 }
 
@@ -211,7 +211,7 @@ class Stepper {
         slots_(slot_count(o.batch, m.params.size(), comm.size())),
         local_slots_(slots_ / comm.size()),
         per_slot_(o.batch / slots_),
-        per_pass_(images_per_pass(per_slot_, m.cfg.tokens())),
+        per_pass_(images_per_pass(per_slot_, m.cfg.tokens(), o.pass_rows)),
         stride_((m.params.size() + 3 + 15) / 16 * 16),
         grads_(size_t(local_slots_) * stride_),
         workers_(max_threads()) {}

@@ -26,6 +26,9 @@ struct TrainOptions {
   MergedInit merged_init = MergedInit::Product;
   WeightInit weight_init = WeightInit::Jax;
   bool progress = true;
+  // Rows (images x tokens) per forward and backward pass inside a slot, at least one image:
+  // memory and speed only, the bits are the same whatever it is (see images_per_pass).
+  int pass_rows = 256;
   // Data already loaded with (data, limit_train, limit_test), shared by many runs (the
   // study); null: train() loads it.
   const DataSplits* preloaded = nullptr;

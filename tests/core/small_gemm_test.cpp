@@ -1,7 +1,7 @@
 // The register kernel of attention's per-head products against a float64 reference: every
 // transpose, row counts around its tile heights (6, 8, 12), column counts around its vector
-// width (16) and block width (64), beta 0 (C not read, so NaN there stays harmless) and not;
-// and the 197-token heads of ViT-Ti/B.
+// width (16), its half-width last column (8 or fewer left over) and block width (64), beta 0
+// (C not read, so NaN there stays harmless) and not; and the 197-token heads of ViT-Ti/B.
 #include "core/small_gemm.h"
 
 #include <gtest/gtest.h>
@@ -41,11 +41,11 @@ void expect_matches_reference(bool ta, bool tb, int M, int N, int K, float beta)
 }
 
 TEST(SmallGemm, MatchesReferenceOnEveryEdge) {
-  if (!cpu_info().avx512f) GTEST_SKIP() << "no AVX-512: gemm() uses oneDNN alone";
+  if (!cpu_info().avx512f || !cpu_info().avx512vl) GTEST_SKIP() << "no AVX-512 F and VL: gemm() uses oneDNN alone";
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (int M : {1, 5, 6, 7, 9, 12, 13, 50})
-        for (int N : {1, 15, 16, 17, 50, 64, 65, 130})
+        for (int N : {1, 8, 9, 15, 16, 17, 24, 25, 50, 64, 65, 130})
           for (int K : {1, 16, 50})
             for (float beta : {0.0f, 0.5f}) {
               SCOPED_TRACE(::testing::Message() << ta << tb << " " << M << "x" << N << "x" << K << " beta " << beta);
@@ -58,7 +58,7 @@ TEST(SmallGemm, MatchesReferenceOnEveryEdge) {
 // batch-1 attention cuts them on two threads), which gemm() sends here too: K up to 197, many
 // 64-column blocks.
 TEST(SmallGemm, MatchesReferenceOnViTHeads) {
-  if (!cpu_info().avx512f) GTEST_SKIP() << "no AVX-512: gemm() uses oneDNN alone";
+  if (!cpu_info().avx512f || !cpu_info().avx512vl) GTEST_SKIP() << "no AVX-512 F and VL: gemm() uses oneDNN alone";
   const int shapes[][3] = {{197, 197, 64}, {197, 64, 197}, {50, 197, 64}, {50, 64, 197}};
   for (bool ta : {false, true})
     for (bool tb : {false, true})

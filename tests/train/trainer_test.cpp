@@ -7,10 +7,14 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <filesystem>
 #include <string>
+#include <vector>
 
+#include "core/rng.h"
 #include "testing.h"
+#include "train/trainer.h"
 
 namespace vitqk {
 namespace {
@@ -37,6 +41,48 @@ TEST(Trainer, OneAndTwoThreadsGiveTheSameWeights) {
   fs::remove_all(dir);
 }
 
+
+// A slot's images run forward and backward a few at a time (TrainOptions::pass_rows); the
+// weights, the loss and the accuracy must not depend on how many: 1, 2 or all 4 of a slot's
+// images per pass, in all four attention forms, over two steps of random images.
+TEST(Trainer, ImagesPerPassDoNotChangeTheBits) {
+  const ViTConfig base = testing::tiny_config(2, 16, 8, 4);  // 5 tokens per image
+  DataSplits data;
+  Rng rng(17);
+  for (Dataset* d : {&data.train, &data.test}) {
+    d->count = d == &data.train ? 128 : 16, d->channels = 3, d->height = d->width = 8;
+    d->pixels.resize(size_t(d->count) * d->image_bytes());
+    for (uint8_t& p : d->pixels) p = uint8_t(rng.below(256));
+    for (int i = 0; i < d->count; ++i) d->labels.push_back(int32_t(rng.below(7)));
+    for (int k = 0; k < 7; ++k) d->class_names.push_back(std::to_string(k));
+  }
+  data.description = "random";
+  const std::string dir = testing::fresh_test_dir("passes");
+  for (Form qk : {Form::Factorized, Form::Merged})
+    for (Form ov : {Form::Factorized, Form::Merged}) {
+      ViTConfig c = base;
+      c.qk.assign(c.depth, qk);
+      c.ov.assign(c.depth, ov);
+      std::string model[3];
+      std::vector<nlohmann::json> log[3];
+      const int rows[3] = {5, 10, 256};  // a batch of 64 is 16 slots of 4 images
+      for (int t = 0; t < 3; ++t) {
+        TrainOptions o;
+        o.epochs = 1, o.batch = 64, o.progress = false, o.preloaded = &data, o.pass_rows = rows[t];
+        o.out = dir + "/" + form_name(qk) + form_name(ov) + std::to_string(rows[t]);
+        log[t] = train(c, o);
+        model[t] = testing::slurp(o.out + "/model.safetensors");
+        for (auto& r : log[t]) r.erase("images_per_s");
+      }
+      ASSERT_FALSE(model[0].empty());
+      for (int t = 1; t < 3; ++t) {
+        EXPECT_TRUE(model[t] == model[0]) << form_name(qk) << "/" << form_name(ov) << ": " << rows[t]
+                                          << " rows per pass trained other weights than 5";
+        EXPECT_EQ(log[t], log[0]) << form_name(qk) << "/" << form_name(ov);
+      }
+    }
+  fs::remove_all(dir);
+}
 
 TEST(Trainer, DivergenceStopsWithAnErrorAndWritesNoModel) {
   if (!testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
