@@ -28,11 +28,11 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   // (50 x 50 x 16 in the default training model, 197 x 197 x 64 and blocks of its rows in
   // ViT-Ti/B), which the register kernel runs 1.1-1.8x faster than oneDNN's sgemm
   // (benchmarks/gemm.cpp, BM_HeadGemm), and the input gradients of a training pass's linear
-  // layers (256 rows or one image, widths 64-512), where it was level with oneDNN or up to 1.2x faster
-  // (measured on 400 rows: the input projection's 400 x 64 x 192) up to 26M multiply-adds. The test is the
-  // region's level, not whether it is active: a 1-thread team must take the same kernel as a
-  // 2-thread one (the two sum in different orders), or training bits would depend on the
-  // thread count.
+  // layers (256 rows or one image, widths 64-512), where it was level with oneDNN or up to 1.2x
+  // faster (measured on 400 rows: the input projection's 400 x 64 x 192) up to 26M
+  // multiply-adds. The test is the region's level, not whether it is active: a 1-thread team
+  // must take the same kernel as a 2-thread one (the two sum in different orders), or training
+  // bits would depend on the thread count.
   constexpr long kSmallMacs = 1L << 25;
   if (omp_get_level() > 0 && long(M) * N * K <= kSmallMacs &&
       small_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
@@ -60,7 +60,8 @@ void gemm_accumulate(bool trans_a, bool trans_b, int M, int N, int K, const floa
         for (int k = 0; k < nk; ++k) {
           const float aik = trans_a ? a[long(k) * lda + i] : a[long(i) * lda + k];
 #pragma omp simd
-          for (int j = 0; j < nj; ++j) c[j] = std::fma(aik, trans_b ? b[long(j) * ldb + k] : b[long(k) * ldb + j], c[j]);
+          for (int j = 0; j < nj; ++j)
+            c[j] = std::fma(aik, trans_b ? b[long(j) * ldb + k] : b[long(k) * ldb + j], c[j]);
         }
       }
     }

@@ -8,8 +8,7 @@ namespace vitqk {
 // C[M,N] = alpha * op(A) op(B) + beta * C with gemm()'s conventions (row-major; beta == 0
 // does not read C). Returns false, computing nothing, where it does not apply: on a CPU
 // without AVX-512 (F and VL), or when a dimension is too large for its buffers (N or K above
-// 1024).
-// Runs on the calling thread.
+// 1024). Runs on the calling thread.
 bool small_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                 const float* B, int ldb, float beta, float* C, int ldc);
 

@@ -117,19 +117,22 @@ inline float erf(float z) {
   return a < 1.0f ? small : (z < 0 ? -big : big);
 }
 
+// 1 / sqrt 2, which takes x to z = x / sqrt 2 in Phi(x) (and in gelu_forward's lane test).
+inline constexpr float kInvSqrt2 = 0.70710678118654752440f;
+
 // Phi(x) = (1 + erf(x / sqrt 2)) / 2 in two pieces, the near side (|z| < 1, z = x / sqrt 2: a
 // polynomial) and the far side (erfc: an exp and a division, most of the cost), which a caller
 // that sorts its lanes by this test may run apart (gelu_forward, whose 16-lane copy of the test
 // must stay the same); normal_cdf selects.
 #pragma omp declare simd notinbranch
 inline bool normal_cdf_is_near(float x) {
-  const float z = x * 0.70710678118654752440f;
+  const float z = x * kInvSqrt2;
   return (z < 0 ? -z : z) < 1.0f;  // false for NaN
 }
 
 #pragma omp declare simd notinbranch
 inline float normal_cdf_near(float x) {
-  const float z = x * 0.70710678118654752440f;
+  const float z = x * kInvSqrt2;
   return std::fma(0.5f * z, detail::erf_over_z(z * z), 0.5f);  // fused: cancels near z = -1
 }
 
@@ -137,7 +140,7 @@ inline float normal_cdf_near(float x) {
 // 1 + erf cancels).
 #pragma omp declare simd notinbranch
 inline float normal_cdf_far(float x) {
-  const float z = x * 0.70710678118654752440f;
+  const float z = x * kInvSqrt2;
   const float a = z < 0 ? -z : z;
   // z^2 = x^2 / 2 from x itself: rounding z first would cost 140 ulps at x = -12.
   const float s = 0.5f * (x * x), d = 0.5f * detail::square_error(x, 2.0f * s);

@@ -29,7 +29,7 @@ void gelu_forward(float* y, const float* x, long n) {
       const __mmask16 in = i + 16 <= len ? __mmask16(0xFFFF) : __mmask16((1u << (len - i)) - 1);
       const __m512 v = _mm512_maskz_loadu_ps(in, xb + i);
       // !vmath::normal_cdf_is_near(x) in 16 lanes: |x / sqrt 2| not below 1, or NaN.
-      const __m512 a = _mm512_abs_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752440f)));
+      const __m512 a = _mm512_abs_ps(_mm512_mul_ps(v, _mm512_set1_ps(vmath::kInvSqrt2)));
       const __mmask16 far = _mm512_mask_cmp_ps_mask(in, a, _mm512_set1_ps(1.0f), _CMP_NLT_UQ);
       const __m512i at = _mm512_add_epi32(lanes, _mm512_set1_epi32(int(i)));
       _mm512_storeu_ps(far_x + m, _mm512_maskz_compress_ps(far, v));
